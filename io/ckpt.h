@@ -1,0 +1,94 @@
+/* Checkpoint readers and writers: HDF5 (parallel, MPI-IO driver), safetensors,
+ * and sharded safetensors (a Hugging Face `*.safetensors.index.json`).
+ * The format is chosen by file name: `.h5`/`.hdf5`, `.safetensors`,
+ * `.safetensors.index.json`.
+ *
+ * Reading is by tensor, never the whole model: a rank reads only the tensors it
+ * owns, and any number of ranks may read the same files at once.
+ * Every error message names the file and, when known, the tensor. */
+#ifndef LARV_IO_CKPT_H
+#define LARV_IO_CKPT_H
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../src/err.h"
+#include "../src/tensor.h"
+
+typedef enum { LARV_FMT_HDF5, LARV_FMT_SAFETENSORS, LARV_FMT_SHARDED } larv_format;
+
+/* From the file name; -1 with a message when the extension is not supported. */
+int larv_format_from_path(const char *path, larv_format *fmt, larv_err *err);
+
+/* A key/value string pair of file-level metadata (safetensors `__metadata__`,
+ * HDF5 string attributes on the root group). */
+typedef struct {
+    char *key;
+    char *value;
+} larv_kv;
+
+typedef struct larv_ckpt larv_ckpt;
+
+/* Open for reading. Collective over comm (every rank of comm must call it with
+ * the same path). Validates the whole header/structure before returning.
+ * Tensors are listed sorted by name (strcmp order). */
+int larv_ckpt_open(const char *path, MPI_Comm comm, larv_ckpt **out, larv_err *err);
+/* Collective over the comm given to open. NULL is accepted. */
+void larv_ckpt_close(larv_ckpt *c);
+
+const char *larv_ckpt_path(const larv_ckpt *c);
+larv_format larv_ckpt_format(const larv_ckpt *c);
+size_t larv_ckpt_ntensors(const larv_ckpt *c);
+const larv_tensor_info *larv_ckpt_tensor(const larv_ckpt *c, size_t i);
+/* Index of the tensor with that name, or -1. */
+long larv_ckpt_find(const larv_ckpt *c, const char *name);
+/* Total bytes on disk (all shards for a sharded checkpoint). */
+uint64_t larv_ckpt_file_bytes(const larv_ckpt *c);
+/* File-level metadata; NULL when absent. */
+const char *larv_ckpt_meta(const larv_ckpt *c, const char *key);
+size_t larv_ckpt_nmeta(const larv_ckpt *c);
+const larv_kv *larv_ckpt_meta_at(const larv_ckpt *c, size_t i);
+
+/* Independent (non-collective) reads.
+ * read: the tensor's raw bytes in its own dtype (nbytes into dst).
+ * read_range: elements [first, first+count) of the flattened tensor, raw.
+ * read_f32 / read_f64: converted (float dtypes only; error otherwise). */
+int larv_ckpt_read(larv_ckpt *c, size_t i, void *dst, larv_err *err);
+int larv_ckpt_read_range(larv_ckpt *c, size_t i, uint64_t first, uint64_t count, void *dst,
+                         larv_err *err);
+int larv_ckpt_read_f32(larv_ckpt *c, size_t i, float *dst, larv_err *err);
+int larv_ckpt_read_f64(larv_ckpt *c, size_t i, double *dst, larv_err *err);
+
+typedef struct larv_writer larv_writer;
+
+typedef struct {
+    /* sharded safetensors only: largest shard in bytes (0 = 5 GB, as HF) */
+    uint64_t max_shard_bytes;
+    /* Nothing half-written: every file is created under a temporary name
+     * ("<name>.larv-tmp") beside its target and renamed into place by
+     * larv_writer_close only when all ranks succeeded (the index of a sharded
+     * checkpoint last); on failure or abort the temporaries are removed and any
+     * earlier file at the target is left untouched. */
+    int atomic;
+} larv_writer_opts;
+
+/* Create a checkpoint at `path` (format from its name). Collective over comm:
+ * every rank passes the same tensor list (any order; the file lists them by
+ * name) and the same metadata. opts may be NULL (defaults; atomic = 0). */
+int larv_writer_create(const char *path, MPI_Comm comm, const larv_tensor_info *tensors,
+                       size_t n, const larv_kv *meta, size_t nmeta, const larv_writer_opts *opts,
+                       larv_writer **out, larv_err *err);
+/* Independent: write tensor i (index into the list given to create) from raw
+ * bytes in its dtype. Each tensor is written by exactly one rank. */
+int larv_writer_write(larv_writer *w, size_t i, const void *data, larv_err *err);
+/* Collective: flush and close. Returns -1 if this or any other rank failed. */
+int larv_writer_close(larv_writer *w, larv_err *err);
+/* Collective: close without checks after a failure (the caller removes the file). */
+void larv_writer_abort(larv_writer *w);
+/* For sharded output: every file that create made (the index and the shards),
+ * so a caller can rename or remove them. */
+size_t larv_writer_nfiles(const larv_writer *w);
+const char *larv_writer_file(const larv_writer *w, size_t i);
+
+#endif
