@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian machine: installs what is missing,
+# builds larv, and runs
+#   1. every test (unit, MPI at 1/2/4 ranks, CLI, fuzz-corpus replay) in build/;
+#   2. the unit, fuzz-replay and MPI tests again under AddressSanitizer + UBSan;
+#   3. each libFuzzer target for a short time (LARV_FUZZ_SECONDS, default 30).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+bash .ci/deps.sh test
+jobs=$(nproc)
+
+echo "== tests (Release build) =="
+(cd build && ctest --output-on-failure -j"$jobs")
+
+echo "== tests under AddressSanitizer + UBSan =="
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DLARV_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$jobs"
+(cd build-asan && ctest --output-on-failure -j"$jobs" -L 'unit|fuzz|mpi')
+
+if command -v clang >/dev/null; then
+  echo "== libFuzzer (${LARV_FUZZ_SECONDS:-30} s per target) =="
+  cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DLARV_FUZZ=ON -DLARV_SANITIZE=ON \
+        -DCMAKE_BUILD_TYPE=Debug >/dev/null
+  cmake --build build-fuzz -j"$jobs" >/dev/null
+  for f in build-fuzz/tests/fuzz_*; do
+    [ -x "$f" ] || continue
+    name=$(basename "$f"); name=${name#fuzz_}
+    work=$(mktemp -d)
+    cp -r "tests/corpus/$name/." "$work/" 2>/dev/null || true
+    "$f" -max_total_time="${LARV_FUZZ_SECONDS:-30}" -max_len=65536 -print_final_stats=0 \
+         -artifact_prefix="$work/" "$work" >"$work/log" 2>&1 \
+      || { tail -40 "$work/log"; echo "fuzz target $name found a crash: see $work"; exit 1; }
+    echo "fuzz $name: ok ($(grep -c . "$work/log" || true) log lines)"
+  done
+fi
+echo "all test stages passed"
