@@ -1,0 +1,65 @@
+/* Dense linear-algebra helpers on ROW-MAJOR matrices (OpenBLAS + LAPACKE), no MPI.
+ *
+ * Every routine takes row-major data (element (i, j) of an m x n matrix at
+ * [i*ld + j]) and returns 0, or -1 with a message in err on a LAPACK failure or
+ * an allocation failure. The "fast" routes work on the min(m, n)-sized Gram
+ * matrix and fall back to a real SVD (dgesdd) when the Gram matrix is too
+ * ill-conditioned for them to be accurate (see LARV_GRAM_* below); tests
+ * (tests/test_linalg.c) compare them with plain dgesdd. */
+#ifndef LARV_LINALG_H
+#define LARV_LINALG_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+/* Fallback thresholds: a Gram-based route is used only when the smallest
+ * eigenvalue it depends on is >= this fraction of the largest (i.e. the
+ * singular values involved are within a factor 1e4 of the largest one), so the
+ * squaring of the condition number costs at most ~1e8 * eps ~ 2e-8 of
+ * accuracy in the worst case (typically far less). */
+#define LARV_GRAM_TOPK_RTOL 1e-8
+#define LARV_GRAM_POLAR_RTOL 1e-8
+
+/* Plain thin SVD by dgesdd: A (m x n, row-major, not modified) = U S Vt with
+ * U m x r, S r (descending), Vt r x n, r = min(m, n). U or Vt may be NULL (then
+ * only singular values are computed if both are NULL). */
+int larv_svd_plain(size_t m, size_t n, const double *A, double *U, double *S, double *Vt,
+                   larv_err *err);
+
+/* The Gram matrix of A on its small side: r x r, r = min(m, n): A^T A if
+ * m >= n, else A A^T. Full (both triangles) row-major = column-major. */
+int larv_gram(size_t m, size_t n, const double *A, double *G, larv_err *err);
+
+/* Symmetric eigen-decomposition of G (r x r, full storage, destroyed):
+ * if w_all != NULL all eigenvalues, DESCENDING; if k > 0, the eigenvectors of
+ * the k largest eigenvalues into Z (r x k, row-major, ld ldz; column j belongs
+ * to the j-th largest) and their eigenvalues into wk (k, descending).
+ * One tridiagonal reduction serves both (dsytrd + dsterf + dstemr + dormtr). */
+int larv_sym_eig(size_t r, double *G, double *w_all, size_t k, double *wk, double *Z, size_t ldz,
+                 larv_err *err);
+
+/* Top-k singular triplets of A (m x n, row-major, not modified), k <= min(m,n):
+ * U (m x k, ld ldu), S (k, descending), V (n x k, ld ldv; the right singular
+ * vectors as COLUMNS). If sig2_all != NULL, all min(m,n) squared singular
+ * values, descending. G: the Gram matrix from larv_gram (destroyed) or NULL
+ * (then computed here). Route: eigen-decomposition of the small-side Gram
+ * matrix, the other side by one GEMM divided by sigma; falls back to dgesdd
+ * when sigma_k^2 < LARV_GRAM_TOPK_RTOL * sigma_1^2. */
+int larv_svd_topk(size_t m, size_t n, const double *A, double *G, size_t k, double *U, size_t ldu,
+                  double *S, double *V, size_t ldv, double *sig2_all, larv_err *err);
+
+/* Polar factor: A (m x n, row-major) is replaced by P Q^T where A = P Sigma Q^T
+ * is its thin SVD; S (min(m,n), descending) receives Sigma if non-NULL.
+ * Route: A (A^T A)^{-1/2} (tall) or (A A^T)^{-1/2} A (wide) through the Gram
+ * eigen-decomposition; a real SVD when lambda_min < LARV_GRAM_POLAR_RTOL *
+ * lambda_max. */
+int larv_polar(size_t m, size_t n, double *A, double *S, larv_err *err);
+
+/* Reference polar factor through dgesdd only (for tests and fallbacks). */
+int larv_polar_plain(size_t m, size_t n, double *A, double *S, larv_err *err);
+
+/* Frobenius inner product of two r x r full matrices. */
+double larv_dot(size_t len, const double *a, const double *b);
+
+#endif
