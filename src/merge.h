@@ -43,6 +43,11 @@ int larv_merge_matrix(larv_method method, size_t m, size_t n, size_t T, const do
                       double *tau, double *M, double *e, double *c, const larv_merge_opts *o,
                       larv_err *err);
 
+/* Iso-CTS subspace sizes (spec step 1): common c and per-task d for r = min(m, n),
+ * T tasks, common fraction f (round half to even). Choice: if the reference's
+ * rounding would make the task-specific total exceed r, d = floor(r/T). */
+void larv_iso_cts_sizes(size_t r, size_t T, double f, size_t *c, size_t *d);
+
 /* Vector parameters (and matrices of TA): M = sum_t tau_t (TA) or the mean
  * (TSV, Iso-C, Iso-CTS), accumulated in float64. n elements per task. */
 void larv_merge_vector(larv_method method, size_t n, size_t T, const double *tau, double *M);
@@ -65,6 +70,10 @@ void larv_ties_hist(const float *tau, size_t n, int shift, uint32_t mask, uint32
  * coordinates of sum_t trimmed tau_t (float64), for the majority sign. tau is T x n
  * (task t at tau + t*n), thr[t] per task, trimmed in place. */
 double larv_ties_trim(float *tau, size_t n, size_t T, const float *thr);
+/* FusionBench's majority sign input: sum over the n coordinates of
+ * sign(sum_t tau_t) (its resolve_zero_signs takes torch.sign(sign_to_mult.sum()),
+ * a count of signs, not the sum of values that larv_ties_trim returns). */
+double larv_ties_sign_count(const float *tau, size_t n, size_t T);
 /* Elect and disjoint-merge already trimmed tau (T x n) into M (n, float64).
  * majority_sign (+1 or -1) is used where sum_t tau_t is exactly 0. */
 void larv_ties_merge(const float *tau, size_t n, size_t T, larv_ties_mode mode,

@@ -1,0 +1,487 @@
+/* Per-tensor merge kernels (spec: ../shared/spec/ALGORITHMS.md; API: merge.h).
+ *
+ * Shortcuts, and why they compute the spec's definitions (tests/test_linalg.c,
+ * tests/test_merge.c and tests/test_reference.c check each one against the
+ * plain SVD / naive formula):
+ *
+ *  1. Singular values only (r_eff): the squared singular values of an m x n
+ *     matrix are the eigenvalues of its min(m,n)-sized Gram matrix (A^T A or
+ *     A A^T, one DSYRK). Eigenvalues of a symmetric matrix are perfectly
+ *     conditioned: each has an absolute error ~ eps * sigma_1^2, so every
+ *     p_j = sigma_j^2 / ||A||^2 is exact to ~1e-16 absolutely and r_eff to
+ *     ~1e-13 relatively, whatever the spectrum.
+ *
+ *  2. Top-k singular triplets (TSV-M's per-task k = floor(r/T), Iso-CTS's c
+ *     and d): eigenvectors of the k largest eigenvalues of the small-side Gram
+ *     matrix (one dsytrd, then dstemr for k vectors only, dormtr back), the
+ *     other side as A v_j / sigma_j by one GEMM. The same tridiagonalisation
+ *     gives all eigenvalues (dsterf) for r_eff, so TSV-M's proxies cost nothing
+ *     extra. Squaring the matrix squares the condition number of the vectors
+ *     it affects; the route is used only when sigma_k^2 >= 1e-8 sigma_1^2,
+ *     otherwise plain dgesdd (linalg.h LARV_GRAM_TOPK_RTOL). Sign and
+ *     rotation ambiguities of singular vectors do not reach M: polar factors
+ *     are equivariant under U -> U D (D block-orthogonal acting on equal
+ *     singular values), and U S V^T is invariant under joint changes.
+ *
+ *  3. Whitening U_perp = P Q^T (thin SVD U = P Sigma Q^T of a tall m x p
+ *     matrix) is the orthogonal polar factor, equal to U (U^T U)^{-1/2} when U
+ *     has full column rank: one DSYRK, one p x p eigen-decomposition, one
+ *     DSYMM. Used when lambda_min(U^T U) >= 1e-8 lambda_max; otherwise a real
+ *     SVD (rank-deficient stacks, where P Q^T depends on LAPACK's choice of
+ *     null-space vectors anyway). Iso-C's U V^T is the polar factor of
+ *     sum_t tau_t, computed the same way (and its singular values come from the
+ *     same eigenvalues).
+ *
+ *  4. Conflict proxy without m x m or n x n products of the LARGE side. With
+ *     X = W0, Y = Delta and, say, m >= n (n the small side), C = X^T Y (n x n):
+ *       ||X^T Y - Y^T X||_F = ||C - C^T||_F                 (computed exactly),
+ *       ||X Y^T - Y X^T||_F^2 = 2 ||X Y^T||^2 - 2 tr((X Y^T)^2)
+ *                             = 2 <X^T X, Y^T Y>_F - 2 tr(C^2)
+ *     since ||A - A^T||^2 = 2||A||^2 - 2 tr(A^2), ||X Y^T||^2 = tr(X^T X Y^T Y)
+ *     and tr((X Y^T)^2) = tr((Y^T X)^2) = tr(C^2). X^T X is computed once per
+ *     call and Y^T Y is the Gram matrix already used for r_eff. m < n is the
+ *     mirror image (C = X Y^T, m x m). The second form has a cancellation: its
+ *     absolute error is ~ sqrt(n eps) ||X|| ||Y||, i.e. c is exact to ~1e-7
+ *     ABSOLUTE when the large-side commutator is nearly zero, and to ~1e-13
+ *     relative in the usual case c = O(0.1..1).
+ *
+ *  5. Iso-CTS: tau_t - Uc (Uc^T tau_t) by two GEMMs (never the m x m
+ *     projector).
+ *
+ * Precision: opts->precision == LARV_PREC_SINGLE is NOT yet honoured; every
+ * factorisation runs in float64 (which satisfies the spec's 1e-5 bound a
+ * fortiori). */
+#include "merge.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "larv.h"
+#include "linalg.h"
+
+static const char *const method_names[] = {"ta", "ties", "tsv", "iso-c", "iso-cts"};
+
+const char *larv_method_name(larv_method m)
+{
+    if ((unsigned)m < sizeof method_names / sizeof method_names[0])
+        return method_names[m];
+    return "?";
+}
+
+int larv_method_parse(const char *s, larv_method *m)
+{
+    if (!s)
+        return -1;
+    for (unsigned i = 0; i < sizeof method_names / sizeof method_names[0]; i++)
+        if (strcmp(s, method_names[i]) == 0) {
+            *m = (larv_method)i;
+            return 0;
+        }
+    return -1;
+}
+
+double larv_method_default_lambda(larv_method m)
+{
+    switch (m) {
+    case LARV_TA:
+    case LARV_TIES:
+        return 0.3;
+    case LARV_TSV:
+    case LARV_ISO_C:
+    case LARV_ISO_CTS:
+        return 1.0;
+    }
+    return 1.0;
+}
+
+void larv_merge_opts_default(larv_merge_opts *o)
+{
+    o->precision = LARV_PREC_DOUBLE;
+    o->iso_common = 0.8;
+    o->alpha = NULL;
+}
+
+void larv_merge_vector(larv_method method, size_t n, size_t T, const double *tau, double *M)
+{
+    for (size_t i = 0; i < n; i++) {
+        double s = 0;
+        for (size_t t = 0; t < T; t++)
+            s += tau[t * n + i];
+        M[i] = (method == LARV_TA || T == 0) ? s : s / (double)T;
+    }
+}
+
+void larv_iso_cts_sizes(size_t r, size_t T, double f, size_t *c_out, size_t *d_out)
+{
+    if (T == 0 || r == 0) {
+        *c_out = r;
+        *d_out = 0;
+        return;
+    }
+    double cf = floor((double)r * f);
+    size_t c0 = cf < 0 ? 0 : cf > (double)r ? r : (size_t)cf;
+    double sr = nearbyint((double)(r - c0) / (double)T); /* round half to even */
+    size_t s = (size_t)sr * T;
+    if (s > r) /* choice: the reference would go negative; keep d = floor(r/T) */
+        s = (r / T) * T;
+    size_t c = r - s;
+    *c_out = c;
+    *d_out = (r - c) / T;
+}
+
+/* ---- proxies ---------------------------------------------------------------- */
+
+typedef struct {
+    size_t m, n, r;
+    const double *W0;
+    double *Gw;     /* r x r Gram of W0 (intact) */
+    double w0_sq;   /* ||W0||_F^2 */
+    double reff_w0;
+    double *C;      /* r x r workspace */
+} proxy_ctx;
+
+static int proxy_init(proxy_ctx *p, size_t m, size_t n, const double *W0, larv_err *err)
+{
+    memset(p, 0, sizeof *p);
+    p->m = m;
+    p->n = n;
+    p->r = m < n ? m : n;
+    p->W0 = W0;
+    size_t r = p->r;
+    p->Gw = malloc((r * r > 0 ? r * r : 1) * sizeof(double));
+    p->C = malloc((r * r > 0 ? r * r : 1) * sizeof(double));
+    double *G2 = malloc((r * r > 0 ? r * r : 1) * sizeof(double));
+    double *w = malloc((r ? r : 1) * sizeof(double));
+    int rc = -1;
+    if (!p->Gw || !p->C || !G2 || !w) {
+        larv_fail(err, LARV_EXIT_FAIL, "out of memory (proxies, %zu x %zu)", m, n);
+        goto out;
+    }
+    larv_gram(m, n, W0, p->Gw, err);
+    for (size_t i = 0; i < r; i++)
+        p->w0_sq += p->Gw[i * r + i];
+    memcpy(G2, p->Gw, r * r * sizeof(double));
+    if (larv_sym_eig(r, G2, w, 0, NULL, NULL, 0, err))
+        goto out;
+    p->reff_w0 = larv_effective_rank_sq(w, r);
+    rc = 0;
+out:
+    free(G2);
+    free(w);
+    return rc;
+}
+
+static void proxy_free(proxy_ctx *p)
+{
+    free(p->Gw);
+    free(p->C);
+}
+
+/* Conflict c for Delta (m x n) whose small-side Gram is G (intact). */
+static double proxy_conflict(proxy_ctx *p, const double *D, const double *G)
+{
+    size_t m = p->m, n = p->n, r = p->r;
+    if (r == 0)
+        return 0;
+    double *C = p->C;
+    if (m >= n) /* C = W0^T D (n x n) */
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n, (int)n, (int)m, 1.0, p->W0,
+                    (int)n, D, (int)n, 0.0, C, (int)n);
+    else /* C = W0 D^T (m x m) */
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)m, (int)n, 1.0, p->W0,
+                    (int)n, D, (int)n, 0.0, C, (int)m);
+    double exact = 0, trc2 = 0, d_sq = 0;
+    for (size_t i = 0; i < r; i++) {
+        d_sq += G[i * r + i];
+        for (size_t j = 0; j < r; j++) {
+            double a = C[i * r + j], b = C[j * r + i];
+            exact += (a - b) * (a - b);
+            trc2 += a * b;
+        }
+    }
+    double other = 2.0 * larv_dot(r * r, p->Gw, G) - 2.0 * trc2;
+    if (other < 0)
+        other = 0;
+    double num = 0.5 * (sqrt(exact) + sqrt(other));
+    return num / (sqrt(p->w0_sq) * sqrt(d_sq) + 1e-10);
+}
+
+static double proxy_e(const proxy_ctx *p, const double *sig2, size_t r)
+{
+    return p->reff_w0 / (larv_effective_rank_sq(sig2, r) + 1e-8);
+}
+
+/* ---- the matrix kernel -------------------------------------------------------- */
+
+int larv_merge_matrix(larv_method method, size_t m, size_t n, size_t T, const double *W0,
+                      double *tau, double *M, double *e, double *c, const larv_merge_opts *o,
+                      larv_err *err)
+{
+    larv_merge_opts defo;
+    if (!o) {
+        larv_merge_opts_default(&defo);
+        o = &defo;
+    }
+    const size_t r = m < n ? m : n, mn = m * n;
+    const int want_proxy = e && c && W0;
+    if (M && method == LARV_TIES)
+        return larv_fail(err, LARV_EXIT_USAGE,
+                         "larv_merge_matrix: TIES is merged with the larv_ties_* kernels");
+    int rc = -1;
+    proxy_ctx px;
+    int px_ok = 0;
+    double *G = NULL, *sig2 = NULL, *Ucat = NULL, *Vcat = NULL, *Scat = NULL, *Sum = NULL,
+           *tmp = NULL;
+    const size_t rr = r * r > 0 ? r * r : 1;
+    G = malloc(rr * sizeof(double));
+    sig2 = malloc((r ? r : 1) * sizeof(double));
+    if (!G || !sig2)
+        goto oom;
+    if (want_proxy) {
+        if (proxy_init(&px, m, n, W0, err))
+            goto out;
+        px_ok = 1;
+    }
+
+    /* TSV-M: proxies share the per-task factorisation. */
+    if (method == LARV_TSV && (M || want_proxy)) {
+        size_t k = T ? r / T : 0, p = T * k;
+        if (M && p > 0) {
+            Ucat = malloc(m * p * sizeof(double));
+            Vcat = malloc(n * p * sizeof(double));
+            Scat = malloc(p * sizeof(double));
+            if (!Ucat || !Vcat || !Scat)
+                goto oom;
+        }
+        for (size_t t = 0; t < T; t++) {
+            double *A = tau + t * mn;
+            double alpha = o->alpha ? o->alpha[t] : 1.0;
+            larv_gram(m, n, A, G, err);
+            int share = want_proxy && alpha != 0;
+            if (want_proxy) {
+                c[t] = proxy_conflict(&px, A, G);
+                if (!share) {
+                    double *G2 = malloc(rr * sizeof(double));
+                    if (!G2)
+                        goto oom;
+                    memcpy(G2, G, r * r * sizeof(double));
+                    int f = larv_sym_eig(r, G2, sig2, 0, NULL, NULL, 0, err);
+                    free(G2);
+                    if (f)
+                        goto out;
+                    e[t] = proxy_e(&px, sig2, r);
+                }
+            }
+            if (!M || p == 0) {
+                if (share) {
+                    if (larv_sym_eig(r, G, sig2, 0, NULL, NULL, 0, err))
+                        goto out;
+                    e[t] = proxy_e(&px, sig2, r);
+                }
+                continue;
+            }
+            if (alpha != 1.0) {
+                for (size_t i = 0; i < mn; i++)
+                    A[i] *= alpha;
+                for (size_t i = 0; i < r * r; i++)
+                    G[i] *= alpha * alpha;
+            }
+            if (larv_svd_topk(m, n, A, G, k, Ucat + t * k, p, Scat + t * k, Vcat + t * k, p,
+                              share ? sig2 : NULL, err))
+                goto out;
+            if (share)
+                e[t] = proxy_e(&px, sig2, r);
+        }
+        if (M) {
+            if (p == 0) {
+                memset(M, 0, mn * sizeof(double));
+            } else {
+                if (larv_polar(m, p, Ucat, NULL, err) || larv_polar(n, p, Vcat, NULL, err))
+                    goto out;
+                for (size_t i = 0; i < m; i++)
+                    for (size_t j = 0; j < p; j++)
+                        Ucat[i * p + j] *= Scat[j];
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)p, 1.0,
+                            Ucat, (int)p, Vcat, (int)p, 0.0, M, (int)n);
+            }
+        }
+        rc = 0;
+        goto out;
+    }
+
+    /* Other methods: proxies first (before tau is used as workspace). */
+    if (want_proxy) {
+        for (size_t t = 0; t < T; t++) {
+            const double *A = tau + t * mn;
+            larv_gram(m, n, A, G, err);
+            c[t] = proxy_conflict(&px, A, G);
+            if (larv_sym_eig(r, G, sig2, 0, NULL, NULL, 0, err))
+                goto out;
+            e[t] = proxy_e(&px, sig2, r);
+        }
+    }
+    if (!M) {
+        rc = 0;
+        goto out;
+    }
+    switch (method) {
+    case LARV_TA:
+    case LARV_TIES:
+        larv_merge_vector(LARV_TA, mn, T, tau, M);
+        break;
+    case LARV_TSV:
+        break; /* handled above */
+    case LARV_ISO_C: {
+        larv_merge_vector(LARV_TA, mn, T, tau, M);
+        if (r == 0)
+            break;
+        if (larv_polar(m, n, M, sig2, err))
+            goto out;
+        double mean = 0;
+        for (size_t j = 0; j < r; j++)
+            mean += sig2[j];
+        mean /= (double)r;
+        for (size_t i = 0; i < mn; i++)
+            M[i] *= mean;
+        break;
+    }
+    case LARV_ISO_CTS: {
+        if (r == 0)
+            break;
+        size_t cc, d;
+        larv_iso_cts_sizes(r, T, o->iso_common, &cc, &d);
+        Sum = malloc(mn * sizeof(double));
+        Ucat = malloc(m * r * sizeof(double));
+        Vcat = malloc(n * r * sizeof(double));
+        Scat = malloc(r * sizeof(double));
+        tmp = malloc((cc * n > 0 ? cc * n : 1) * sizeof(double));
+        if (!Sum || !Ucat || !Vcat || !Scat || !tmp)
+            goto oom;
+        larv_merge_vector(LARV_TA, mn, T, tau, Sum);
+        const size_t off = T * d; /* common block at columns off .. r-1 */
+        if (cc > 0 && larv_svd_topk(m, n, Sum, NULL, cc, Ucat + off, r, Scat + off, Vcat + off, r,
+                                    NULL, err))
+            goto out;
+        if (d > 0) {
+            for (size_t t = 0; t < T; t++) {
+                double *A = tau + t * mn;
+                if (cc > 0) {
+                    /* A -= Uc (Uc^T A) */
+                    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)cc, (int)n, (int)m,
+                                1.0, Ucat + off, (int)r, A, (int)n, 0.0, tmp, (int)n);
+                    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)cc,
+                                -1.0, Ucat + off, (int)r, tmp, (int)n, 1.0, A, (int)n);
+                }
+                if (larv_svd_topk(m, n, A, NULL, d, Ucat + t * d, r, Scat + t * d, Vcat + t * d,
+                                  r, NULL, err))
+                    goto out;
+            }
+        }
+        double mean = 0;
+        for (size_t j = 0; j < r; j++)
+            mean += Scat[j];
+        mean /= (double)r;
+        if (larv_polar(m, r, Ucat, NULL, err) || larv_polar(n, r, Vcat, NULL, err))
+            goto out;
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)r, mean, Ucat,
+                    (int)r, Vcat, (int)r, 0.0, M, (int)n);
+        break;
+    }
+    }
+    rc = 0;
+    goto out;
+oom:
+    larv_fail(err, LARV_EXIT_FAIL, "out of memory (merge of a %zu x %zu matrix, %zu tasks)", m, n,
+              T);
+out:
+    if (px_ok)
+        proxy_free(&px);
+    free(G);
+    free(sig2);
+    free(Ucat);
+    free(Vcat);
+    free(Scat);
+    free(Sum);
+    free(tmp);
+    return rc;
+}
+
+/* ---- TIES ------------------------------------------------------------------------ */
+
+void larv_ties_hist(const float *tau, size_t n, int shift, uint32_t mask, uint32_t want,
+                    uint64_t *hist)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t key = larv_abs_key(tau[i]);
+        if ((key & mask) == want)
+            hist[(key >> shift) & 0xffffu]++;
+    }
+}
+
+double larv_ties_trim(float *tau, size_t n, size_t T, const float *thr)
+{
+    for (size_t t = 0; t < T; t++) {
+        float *x = tau + t * n;
+        float h = thr[t];
+        for (size_t i = 0; i < n; i++)
+            if (!(fabsf(x[i]) >= h))
+                x[i] = 0.0f;
+    }
+    double total = 0;
+    for (size_t i = 0; i < n; i++) {
+        double s = 0;
+        for (size_t t = 0; t < T; t++)
+            s += (double)tau[t * n + i];
+        total += s;
+    }
+    return total;
+}
+
+double larv_ties_sign_count(const float *tau, size_t n, size_t T)
+{
+    double cnt = 0;
+    for (size_t i = 0; i < n; i++) {
+        double s = 0;
+        for (size_t t = 0; t < T; t++)
+            s += (double)tau[t * n + i];
+        cnt += (s > 0) - (s < 0);
+    }
+    return cnt;
+}
+
+void larv_ties_merge(const float *tau, size_t n, size_t T, larv_ties_mode mode,
+                     double majority_sign, double *M)
+{
+    for (size_t i = 0; i < n; i++) {
+        double s = 0;
+        for (size_t t = 0; t < T; t++)
+            s += (double)tau[t * n + i];
+        double g = s > 0 ? 1.0 : s < 0 ? -1.0 : majority_sign;
+        double acc = 0, best = 0;
+        size_t cnt = 0;
+        for (size_t t = 0; t < T; t++) {
+            double x = (double)tau[t * n + i];
+            /* FusionBench: where(sign > 0, x > 0, x < 0) */
+            int keep = g > 0 ? x > 0 : x < 0;
+            if (!keep)
+                continue;
+            acc += x;
+            cnt++;
+            if (fabs(x) > best)
+                best = fabs(x);
+        }
+        switch (mode) {
+        case LARV_TIES_SUM:
+            M[i] = acc;
+            break;
+        case LARV_TIES_MEAN:
+            M[i] = acc / (double)(cnt ? cnt : 1);
+            break;
+        case LARV_TIES_MAX:
+            M[i] = best * g;
+            break;
+        }
+    }
+}
