@@ -81,8 +81,8 @@ double larv_quantile(const double *v, size_t n, double q)
     memcpy(s, v, n * sizeof(double));
     qsort(s, n, sizeof(double), cmp_double);
     /* numpy 1.24 "linear", step by step (same rounding): virtual index
-     * n*q + (1 - q) - 1, gamma = index - floor(index), and numpy's _lerp. */
-    double vi = (double)n * q + (1.0 + q * (1.0 - 1.0 - 1.0)) - 1.0;
+     * (n - 1) * q, gamma = index - floor(index), and numpy's _lerp. */
+    double vi = (double)(n - 1) * q;
     double res;
     if (vi >= (double)(n - 1)) {
         res = s[n - 1];
