@@ -364,3 +364,168 @@ out:
     free(X);
     return rc;
 }
+
+/* ---- float32 routes ------------------------------------------------------------- */
+
+static float *falloc(size_t n, larv_err *err)
+{
+    float *p = malloc((n ? n : 1) * sizeof(float));
+    if (!p)
+        oom(err, n * sizeof(float));
+    return p;
+}
+
+static float *to_f32(const double *a, size_t len, larv_err *err)
+{
+    float *f = falloc(len, err);
+    if (f)
+        for (size_t i = 0; i < len; i++)
+            f[i] = (float)a[i];
+    return f;
+}
+
+/* float32 small-side Gram, full storage */
+static void gram_f32(size_t m, size_t n, const float *A, float *G)
+{
+    size_t r = m < n ? m : n;
+    if (m >= n)
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)n, (int)m, 1.0f, A, (int)n, 0.0f,
+                    G, (int)n);
+    else
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)m, (int)n, 1.0f, A, (int)n,
+                    0.0f, G, (int)m);
+    for (size_t i = 0; i < r; i++)
+        for (size_t j = i + 1; j < r; j++)
+            G[j * r + i] = G[i * r + j];
+}
+
+int larv_svd_topk_f32(size_t m, size_t n, const double *A, size_t k, double *U, size_t ldu,
+                      double *S, double *V, size_t ldv, double *sig2_all, larv_err *err)
+{
+    size_t r = m < n ? m : n;
+    if (r == 0 || k == 0 || k > r)
+        return 1;
+    int rc = -1, tall = m >= n;
+    size_t no = tall ? m : n;
+    lapack_int info, found = 0;
+    float *Af = to_f32(A, m * n, err), *G = falloc(r * r, err), *d = falloc(r, err);
+    float *e = falloc(r, err), *tau = falloc(r, err), *w = falloc(r, err);
+    float *zc = falloc(r * (k + 1), err);
+    float *Zr = falloc(r * k, err), *O = falloc(no * k, err);
+    lapack_int *isuppz = malloc(2 * r * sizeof(lapack_int));
+    if (!Af || !G || !d || !e || !tau || !w || !zc || !Zr || !O || !isuppz) {
+        oom(err, r * r * sizeof(float));
+        goto out;
+    }
+    gram_f32(m, n, Af, G);
+    e[r - 1] = 0;
+    info = LAPACKE_ssytrd(LAPACK_COL_MAJOR, 'L', (lapack_int)r, G, (lapack_int)r, d, e, tau);
+    if (info != 0) {
+        LAPACK_FAIL(err, "ssytrd", info);
+        goto out;
+    }
+    if (sig2_all) {
+        float *dd = falloc(r, err), *ee = falloc(r, err);
+        if (!dd || !ee) {
+            free(dd), free(ee);
+            goto out;
+        }
+        memcpy(dd, d, r * sizeof(float));
+        memcpy(ee, e, r * sizeof(float));
+        info = LAPACKE_ssterf((lapack_int)r, dd, ee);
+        for (size_t j = 0; j < r; j++)
+            sig2_all[j] = dd[r - 1 - j];
+        free(dd), free(ee);
+        if (info != 0) {
+            LAPACK_FAIL(err, "ssterf", info);
+            goto out;
+        }
+    }
+    /* k+1 eigenpairs (when k < r): the gap lambda_k - lambda_{k+1} bounds the
+     * float32 error of the top-k subspace, ~ eps32 lambda_1 / gap. */
+    size_t kx = k < r ? k + 1 : k, x0 = kx - k; /* zc column x0 .. kx-1: top k */
+    lapack_logical tryrac = 1;
+    info = LAPACKE_sstemr(LAPACK_COL_MAJOR, 'V', 'I', (lapack_int)r, d, e, 0.0f, 0.0f,
+                          (lapack_int)(r - kx + 1), (lapack_int)r, &found, w, zc, (lapack_int)r,
+                          (lapack_int)kx, isuppz, &tryrac);
+    if (info != 0 || (size_t)found != kx || !(w[kx - 1] > 0) ||
+        !(w[x0] >= LARV_F32_TOPK_RTOL * w[kx - 1]) ||
+        (x0 && !((double)w[1] - (double)w[0] >= LARV_F32_TOPK_GAP * (double)w[kx - 1]))) {
+        rc = 1; /* decline: the caller runs the float64 route */
+        goto out;
+    }
+    info = LAPACKE_sormtr(LAPACK_COL_MAJOR, 'L', 'L', 'N', (lapack_int)r, (lapack_int)kx, G,
+                          (lapack_int)r, tau, zc, (lapack_int)r);
+    if (info != 0) {
+        LAPACK_FAIL(err, "sormtr", info);
+        goto out;
+    }
+    for (size_t j = 0; j < k; j++) /* descending, row-major r x k */
+        for (size_t i = 0; i < r; i++)
+            Zr[i * k + j] = zc[(kx - 1 - j) * r + i];
+    if (tall)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)k, (int)n, 1.0f, Af,
+                    (int)n, Zr, (int)k, 0.0f, O, (int)k);
+    else
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n, (int)k, (int)m, 1.0f, Af,
+                    (int)n, Zr, (int)k, 0.0f, O, (int)k);
+    double *Zd = tall ? V : U, *Od = tall ? U : V;
+    size_t ldzd = tall ? ldv : ldu, ldod = tall ? ldu : ldv;
+    for (size_t j = 0; j < k; j++)
+        S[j] = sqrt((double)w[kx - 1 - j]);
+    for (size_t i = 0; i < r; i++)
+        for (size_t j = 0; j < k; j++)
+            Zd[i * ldzd + j] = (double)Zr[i * k + j];
+    for (size_t i = 0; i < no; i++)
+        for (size_t j = 0; j < k; j++)
+            Od[i * ldod + j] = (double)O[i * k + j] / S[j];
+    rc = 0;
+out:
+    free(Af), free(G), free(d), free(e), free(tau), free(w), free(zc), free(Zr), free(O);
+    free(isuppz);
+    return rc;
+}
+
+int larv_polar_f32(size_t m, size_t n, double *A, double *S, larv_err *err)
+{
+    size_t r = m < n ? m : n;
+    if (r == 0)
+        return 1;
+    int rc = -1;
+    float *Af = to_f32(A, m * n, err), *G = falloc(r * r, err), *w = falloc(r, err);
+    float *H = falloc(r * r, err), *X = falloc(m * n, err);
+    if (!Af || !G || !w || !H || !X)
+        goto out;
+    gram_f32(m, n, Af, G);
+    lapack_int info = LAPACKE_ssyevd(LAPACK_COL_MAJOR, 'V', 'L', (lapack_int)r, G, (lapack_int)r, w);
+    if (info != 0) {
+        LAPACK_FAIL(err, "ssyevd", info);
+        goto out;
+    }
+    if (!(w[r - 1] > 0) || !(w[0] >= LARV_F32_POLAR_RTOL * w[r - 1])) {
+        rc = 1;
+        goto out;
+    }
+    for (size_t j = 0; j < r; j++) {
+        float f = (float)pow((double)w[j], -0.25);
+        for (size_t i = 0; i < r; i++)
+            G[j * r + i] *= f;
+    }
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)r, (int)r, 1.0f, G, (int)r, 0.0f, H,
+                (int)r);
+    if (m >= n)
+        cblas_ssymm(CblasRowMajor, CblasRight, CblasUpper, (int)m, (int)n, 1.0f, H, (int)r, Af,
+                    (int)n, 0.0f, X, (int)n);
+    else
+        cblas_ssymm(CblasRowMajor, CblasLeft, CblasUpper, (int)m, (int)n, 1.0f, H, (int)r, Af,
+                    (int)n, 0.0f, X, (int)n);
+    for (size_t i = 0; i < m * n; i++)
+        A[i] = (double)X[i];
+    if (S)
+        for (size_t j = 0; j < r; j++)
+            S[j] = sqrt((double)w[r - 1 - j]);
+    rc = 0;
+out:
+    free(Af), free(G), free(w), free(H), free(X);
+    return rc;
+}

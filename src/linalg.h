@@ -59,6 +59,19 @@ int larv_polar(size_t m, size_t n, double *A, double *S, larv_err *err);
 /* Reference polar factor through dgesdd only (for tests and fallbacks). */
 int larv_polar_plain(size_t m, size_t n, double *A, double *S, larv_err *err);
 
+/* float32 variants for --precision single: the Gram matrix, its
+ * eigen-decomposition and the GEMMs run in float32 (ssyrk, ssytrd/sstemr or
+ * ssyevd, sgemm/ssymm); inputs and outputs stay float64. They return 1 (not an
+ * error, nothing written) when float32 would not be accurate enough for the
+ * spec's 1e-5 bound (thresholds below), so that the caller runs the float64
+ * routine instead; 0 on success; -1 on failure. */
+#define LARV_F32_TOPK_RTOL 1e-2  /* sigma_k >= 0.1 sigma_1 */
+#define LARV_F32_TOPK_GAP 5e-2   /* lambda_k - lambda_{k+1} >= this * lambda_1 */
+#define LARV_F32_POLAR_RTOL 1e-1 /* cond(U) <= ~3.2 */
+int larv_svd_topk_f32(size_t m, size_t n, const double *A, size_t k, double *U, size_t ldu,
+                      double *S, double *V, size_t ldv, double *sig2_all, larv_err *err);
+int larv_polar_f32(size_t m, size_t n, double *A, double *S, larv_err *err);
+
 /* Frobenius inner product of two r x r full matrices. */
 double larv_dot(size_t len, const double *a, const double *b);
 

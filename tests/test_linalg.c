@@ -153,6 +153,47 @@ static void check_eig(void)
     free(A), free(G);
 }
 
+/* float32 routes: accurate to ~1e-6 where they accept, decline otherwise */
+static void check_f32(size_t m, size_t n)
+{
+    size_t r = m < n ? m : n, k = r / 4;
+    double *s = malloc(r * sizeof(double));
+    for (size_t j = 0; j < r; j++) /* big gap after k */
+        s[j] = j < k ? 10.0 - 0.5 * (double)j : 1.0 - 0.001 * (double)j;
+    double *A = with_spectrum(m, n, s);
+    double *U = malloc(m * k * sizeof(double)), *V = malloc(n * k * sizeof(double));
+    double *S = malloc(k * sizeof(double)), *sig2 = malloc(r * sizeof(double));
+    double *U2 = malloc(m * k * sizeof(double)), *V2 = malloc(n * k * sizeof(double));
+    double *S2 = malloc(k * sizeof(double)), *B1 = malloc(m * n * sizeof(double));
+    double *B2 = malloc(m * n * sizeof(double));
+    larv_err err = {0};
+    CHECK(larv_svd_topk_f32(m, n, A, k, U, k, S, V, k, sig2, &err) == 0);
+    CHECK(larv_svd_topk(m, n, A, NULL, k, U2, k, S2, V2, k, NULL, &err) == 0);
+    lowrank(m, n, k, U, k, S, V, k, B1);
+    lowrank(m, n, k, U2, k, S2, V2, k, B2);
+    double rel = check_rel_diff(B1, B2, m * n);
+    CHECK(rel < 1e-5);
+    CHECK(fabs(sig2[0] - 100.0) < 1e-4 && fabs(sig2[r - 1] - s[r - 1] * s[r - 1]) < 1e-4);
+    /* a clustered boundary: declined */
+    for (size_t j = 0; j < r; j++)
+        s[j] = 1.0 - 0.001 * (double)j;
+    double *A2 = with_spectrum(m, n, s);
+    CHECK(larv_svd_topk_f32(m, n, A2, k, U, k, S, V, k, NULL, &err) == 1);
+    /* polar: well conditioned accepted (~1e-6), ill conditioned declined */
+    for (size_t j = 0; j < r; j++)
+        s[j] = 1.0 + (double)j / (double)r;
+    double *P1 = with_spectrum(m, n, s), *P2 = malloc(m * n * sizeof(double));
+    memcpy(P2, P1, m * n * sizeof(double));
+    CHECK(larv_polar_f32(m, n, P1, NULL, &err) == 0);
+    CHECK(larv_polar_plain(m, n, P2, NULL, &err) == 0);
+    double prel = check_rel_diff(P1, P2, m * n);
+    CHECK(prel < 2e-6);
+    CHECK(larv_polar_f32(m, n, A, NULL, &err) == 1); /* cond 10 / 0.98 */
+    printf("f32 %3zux%-3zu: top-k rel %.1e, polar rel %.1e\n", m, n, rel, prel);
+    free(s), free(A), free(A2), free(U), free(V), free(S), free(sig2), free(U2), free(V2),
+        free(S2), free(B1), free(B2), free(P1), free(P2);
+}
+
 int main(void)
 {
     const size_t shapes[][2] = {{60, 25}, {25, 60}, {40, 40}, {200, 64}, {64, 200}};
@@ -195,6 +236,8 @@ int main(void)
         free(s);
     }
     check_eig();
+    check_f32(120, 48);
+    check_f32(48, 120);
     printf("worst top-k rel %.2e, worst polar rel %.2e\n", worst_topk, worst_polar);
     return check_report();
 }

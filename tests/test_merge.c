@@ -509,6 +509,46 @@ static void test_ties(void)
     free(x), free(a), free(h);
 }
 
+/* precision single against double: within the spec's 1e-5 */
+static void test_single(size_t m, size_t n, size_t T, double decay)
+{
+    size_t mn = m * n, r = m < n ? m : n;
+    double *tau = randmat(T * mn);
+    if (decay > 0) { /* graded spectrum per task: scale by random rotations of a decaying diag */
+        for (size_t t = 0; t < T; t++) {
+            double *A = tau + t * mn;
+            double *U = malloc(m * r * sizeof(double)), *S = malloc(r * sizeof(double));
+            double *Vt = malloc(r * n * sizeof(double));
+            larv_svd_plain(m, n, A, U, S, Vt, NULL);
+            for (size_t i = 0; i < m; i++)
+                for (size_t j = 0; j < n; j++) {
+                    double v = 0;
+                    for (size_t l = 0; l < r; l++)
+                        v += U[i * r + l] * pow(decay, (double)l) * Vt[l * n + j];
+                    A[i * n + j] = v;
+                }
+            free(U), free(S), free(Vt);
+        }
+    }
+    double *M1 = malloc(mn * sizeof(double)), *M2 = malloc(mn * sizeof(double)), worst = 0;
+    const larv_method meths[3] = {LARV_TSV, LARV_ISO_C, LARV_ISO_CTS};
+    larv_merge_opts o;
+    larv_merge_opts_default(&o);
+    for (int q = 0; q < 3; q++) {
+        o.precision = LARV_PREC_DOUBLE;
+        CHECK(run(meths[q], m, n, T, NULL, tau, M1, NULL, NULL, &o) == 0);
+        o.precision = LARV_PREC_SINGLE;
+        CHECK(run(meths[q], m, n, T, NULL, tau, M2, NULL, NULL, &o) == 0);
+        double d = check_rel_diff(M2, M1, mn);
+        CHECK(d < 1e-5);
+        if (getenv("LARV_VERBOSE"))
+            printf("  %s %.1e\n", larv_method_name(meths[q]), d);
+        worst = fmax(worst, d);
+    }
+    printf("single vs double %3zux%-3zu T=%zu decay %.2f: worst rel %.1e\n", m, n, T, decay, worst);
+    free(tau), free(M1), free(M2);
+}
+
 static void timing(void)
 {
     const char *env = getenv("LARV_BENCH");
@@ -535,12 +575,24 @@ static void timing(void)
            "rel diff %.1e\n",
            fast, fastp, plain, d);
     CHECK(d < 1e-9);
-    for (int q = 0; q < 2; q++) {
-        larv_method me = q ? LARV_ISO_CTS : LARV_ISO_C;
+    larv_merge_opts os;
+    larv_merge_opts_default(&os);
+    os.precision = LARV_PREC_SINGLE;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK(run(LARV_TSV, m, n, T, NULL, tau, R, NULL, NULL, &os) == 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    printf("bench TSV-M single: %.2f s, rel diff to double %.1e\n",
+           (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec),
+           check_rel_diff(R, M, mn));
+    for (int q = 0; q < 4; q++) {
+        larv_method me = q & 1 ? LARV_ISO_CTS : LARV_ISO_C;
+        larv_merge_opts_default(&os);
+        if (q >= 2)
+            os.precision = LARV_PREC_SINGLE;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        CHECK(run(me, m, n, T, NULL, tau, M, NULL, NULL, NULL) == 0);
+        CHECK(run(me, m, n, T, NULL, tau, M, NULL, NULL, &os) == 0);
         clock_gettime(CLOCK_MONOTONIC, &t1);
-        printf("bench %s 3072x768 T=8: %.2f s\n", larv_method_name(me),
+        printf("bench %s%s 3072x768 T=8: %.2f s\n", larv_method_name(me), q >= 2 ? " single" : "",
                (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
     }
     free(tau), free(W0), free(M), free(R);
@@ -566,6 +618,10 @@ int main(void)
     test_proxies(7, 12, 2);
     test_proxies(10, 10, 4);
     test_ties();
+    test_single(200, 64, 4, 0);
+    test_single(64, 200, 8, 0);
+    test_single(120, 120, 3, 0.98);
+    test_single(150, 60, 6, 0.9);
     timing();
     return check_report();
 }
