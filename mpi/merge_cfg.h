@@ -43,7 +43,7 @@ void larv_merge_cfg_free(larv_merge_cfg *c);
 
 /* Read a YAML job file into cfg (io/jobfile.c). Keys are the long option
  * names without dashes (examples in jobs/); unknown keys and wrong types are
- * refused naming the key and its line (examples: jobs/). */
+ * refused naming the key and its line. */
 int larv_jobfile_load(const char *path, larv_merge_cfg *cfg, larv_err *err);
 /* Same from a memory buffer (for the fuzzer); name is used in messages. */
 int larv_jobfile_parse(const char *name, const char *text, size_t len, larv_merge_cfg *cfg,
