@@ -1,9 +1,168 @@
-/* TEMPORARY placeholder while the command is being written; replaced in full. */
+/* larv inspect FILE [--json]: format, tensors (dtype, shape, bytes, layer
+ * group), totals, number of blocks and the grouping rule. Rank 0 prints. */
+#include <jansson.h>
+#include <mpi.h>
 #include <stdio.h>
+#include <string.h>
+
+#include "../io/ckpt.h"
+#include "../src/layers.h"
 #include "cmd.h"
+
+static const char help[] =
+    "usage: larv inspect FILE [--json]\n"
+    "\n"
+    "List a checkpoint's tensors: name, dtype, shape, bytes and layer group (embed, a\n"
+    "block index, or head), then the totals (tensors, parameters, bytes), the number\n"
+    "of blocks L and the rule that assigns tensors to groups. FILE is HDF5 (.h5,\n"
+    ".hdf5), safetensors (.safetensors) or sharded safetensors\n"
+    "(.safetensors.index.json). The whole header is validated; no tensor data is read.\n"
+    "\n"
+    "options:\n"
+    "  --json     machine-readable output (one JSON object)\n"
+    "  -h, --help this text\n"
+    "\n"
+    "examples:\n"
+    "  larv inspect pool/base.safetensors\n"
+    "  larv inspect model.safetensors.index.json --json | jq '.tensors[] | .name'\n"
+    "\n"
+    "exit codes: 0 ok, 64 bad usage, 65 malformed file, 66 file missing or unreadable\n";
+
+static const char *fmt_name(larv_format f)
+{
+    switch (f) {
+    case LARV_FMT_HDF5: return "hdf5";
+    case LARV_FMT_SAFETENSORS: return "safetensors";
+    case LARV_FMT_SHARDED: return "sharded-safetensors";
+    }
+    return "?";
+}
+
+static int print_json(const larv_ckpt *c, long nblocks, uint64_t params, uint64_t bytes)
+{
+    json_t *root = json_object(), *ts = json_array(), *md = json_object();
+    char g[32];
+    for (size_t i = 0; i < larv_ckpt_ntensors(c); i++) {
+        const larv_tensor_info *t = larv_ckpt_tensor(c, i);
+        json_t *shape = json_array();
+        for (int d = 0; d < t->ndim; d++)
+            json_array_append_new(shape, json_integer((json_int_t)t->shape[d]));
+        long grp = larv_layer_of(t->name, NULL);
+        json_t *e = json_object();
+        json_object_set_new(e, "name", json_string(t->name));
+        json_object_set_new(e, "dtype", json_string(larv_dtype_name(t->dtype)));
+        json_object_set_new(e, "shape", shape);
+        json_object_set_new(e, "numel", json_integer((json_int_t)t->numel));
+        json_object_set_new(e, "bytes", json_integer((json_int_t)t->nbytes));
+        json_object_set_new(e, "group", json_string(larv_group_name(grp, g, sizeof g)));
+        json_array_append_new(ts, e);
+    }
+    for (size_t i = 0; i < larv_ckpt_nmeta(c); i++) {
+        const larv_kv *kv = larv_ckpt_meta_at(c, i);
+        json_object_set_new(md, kv->key, json_string(kv->value));
+    }
+    json_object_set_new(root, "file", json_string(larv_ckpt_path(c)));
+    json_object_set_new(root, "format", json_string(fmt_name(larv_ckpt_format(c))));
+    json_object_set_new(root, "file_bytes", json_integer((json_int_t)larv_ckpt_file_bytes(c)));
+    json_object_set_new(root, "n_tensors", json_integer((json_int_t)larv_ckpt_ntensors(c)));
+    json_object_set_new(root, "n_params", json_integer((json_int_t)params));
+    json_object_set_new(root, "tensor_bytes", json_integer((json_int_t)bytes));
+    json_object_set_new(root, "blocks", json_integer(nblocks));
+    json_object_set_new(root, "group_rule", json_string(larv_group_rule_text()));
+    json_object_set_new(root, "metadata", md);
+    json_object_set_new(root, "tensors", ts);
+    int rc = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    fputc('\n', stdout);
+    json_decref(root);
+    return rc;
+}
+
 int larv_cmd_inspect(int argc, char **argv)
 {
-    (void)argc;
-    fprintf(stderr, "larv %s: not built yet\n", argv[0]);
-    return 1;
+    const char *path = NULL;
+    int as_json = 0, rank;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            if (rank == 0)
+                fputs(help, stdout);
+            return LARV_EXIT_OK;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            as_json = 1;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            if (rank == 0)
+                fprintf(stderr, "larv inspect: unknown option '%s'\n\n%s", argv[i], help);
+            return LARV_EXIT_USAGE;
+        } else if (!path) {
+            path = argv[i];
+        } else {
+            if (rank == 0)
+                fprintf(stderr, "larv inspect: one FILE only ('%s' is extra)\n", argv[i]);
+            return LARV_EXIT_USAGE;
+        }
+    }
+    if (!path) {
+        if (rank == 0)
+            fprintf(stderr, "larv inspect: no FILE given\n\n%s", help);
+        return LARV_EXIT_USAGE;
+    }
+    larv_err err;
+    larv_err_clear(&err);
+    larv_ckpt *c = NULL;
+    if (larv_ckpt_open(path, MPI_COMM_WORLD, &c, &err)) {
+        if (rank == 0)
+            fprintf(stderr, "larv inspect: %s\n", err.msg);
+        return err.code ? err.code : LARV_EXIT_FAIL;
+    }
+    uint64_t params = 0, bytes = 0;
+    long maxblock = -1;
+    size_t n = larv_ckpt_ntensors(c), width = 4;
+    for (size_t i = 0; i < n; i++) {
+        const larv_tensor_info *t = larv_ckpt_tensor(c, i);
+        params += t->numel;
+        bytes += t->nbytes;
+        long g = larv_layer_of(t->name, NULL);
+        if (g > maxblock)
+            maxblock = g;
+        if (strlen(t->name) > width)
+            width = strlen(t->name);
+    }
+    if (width > 72)
+        width = 72;
+    long nblocks = maxblock + 1;
+    int rc = LARV_EXIT_OK;
+    if (rank == 0) {
+        if (as_json) {
+            if (print_json(c, nblocks, params, bytes))
+                rc = LARV_EXIT_FAIL;
+        } else {
+            printf("file:    %s\n", path);
+            printf("format:  %s\n", fmt_name(larv_ckpt_format(c)));
+            for (size_t i = 0; i < larv_ckpt_nmeta(c); i++) {
+                const larv_kv *kv = larv_ckpt_meta_at(c, i);
+                int vl = (int)strlen(kv->value);
+                printf("meta:    %s = %.*s%s\n", kv->key, vl > 200 ? 200 : vl, kv->value,
+                       vl > 200 ? "..." : "");
+            }
+            printf("\n%-*s  %-5s  %-20s  %14s  %s\n", (int)width, "name", "dtype", "shape",
+                   "bytes", "group");
+            char sh[256], g[32];
+            for (size_t i = 0; i < n; i++) {
+                const larv_tensor_info *t = larv_ckpt_tensor(c, i);
+                printf("%-*s  %-5s  %-20s  %14llu  %s\n", (int)width, t->name,
+                       larv_dtype_name(t->dtype), larv_shape_str(t, sh, sizeof sh),
+                       (unsigned long long)t->nbytes,
+                       larv_group_name(larv_layer_of(t->name, NULL), g, sizeof g));
+            }
+            printf("\ntensors:    %zu\n", n);
+            printf("parameters: %llu\n", (unsigned long long)params);
+            printf("bytes:      %llu (tensor data), %llu on disk\n", (unsigned long long)bytes,
+                   (unsigned long long)larv_ckpt_file_bytes(c));
+            printf("blocks (L): %ld\n", nblocks);
+            printf("grouping:   %s\n", larv_group_rule_text());
+        }
+        fflush(stdout);
+    }
+    larv_ckpt_close(c);
+    return rc;
 }

@@ -1,0 +1,733 @@
+/* Checkpoint I/O: format dispatch, common helpers, reads with conversion,
+ * and the writer's life cycle (temporaries, agreement between ranks, renames). */
+#include "ckpt_impl.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- small helpers ---------------------------------------------------------------- */
+
+static int ends_with(const char *s, const char *suf)
+{
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+int larv_format_from_path(const char *path, larv_format *fmt, larv_err *err)
+{
+    if (!path || !*path)
+        return larv_fail(err, LARV_EXIT_USAGE, "empty file name");
+    if (ends_with(path, ".safetensors.index.json"))
+        *fmt = LARV_FMT_SHARDED;
+    else if (ends_with(path, ".safetensors"))
+        *fmt = LARV_FMT_SAFETENSORS;
+    else if (ends_with(path, ".h5") || ends_with(path, ".hdf5"))
+        *fmt = LARV_FMT_HDF5;
+    else
+        return larv_fail(err, LARV_EXIT_USAGE,
+                         "%s: unknown checkpoint format (the name must end in .h5, .hdf5, "
+                         ".safetensors or .safetensors.index.json)",
+                         path);
+    return 0;
+}
+
+int larv_io_agree(MPI_Comm comm, int rc, larv_err *err)
+{
+    int rank, size;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    int mine = rc ? rank : size, low = size;
+    MPI_Allreduce(&mine, &low, 1, MPI_INT, MPI_MIN, comm);
+    if (low == size)
+        return 0;
+    struct {
+        int code;
+        char msg[LARV_ERR_LEN];
+    } buf;
+    memset(&buf, 0, sizeof buf);
+    if (rank == low) {
+        buf.code = err && err->code ? err->code : LARV_EXIT_FAIL;
+        if (err)
+            memcpy(buf.msg, err->msg, sizeof buf.msg);
+        else
+            snprintf(buf.msg, sizeof buf.msg, "failed on rank %d", low);
+    }
+    MPI_Bcast(&buf, (int)sizeof buf, MPI_BYTE, low, comm);
+    if (err) {
+        err->code = buf.code;
+        memcpy(err->msg, buf.msg, sizeof buf.msg);
+        err->msg[LARV_ERR_LEN - 1] = '\0';
+    }
+    return -1;
+}
+
+int larv_pread_full(int fd, void *buf, uint64_t n, uint64_t off, const char *fname,
+                    larv_err *err)
+{
+    char *p = buf;
+    while (n > 0) {
+        size_t want = n > LARV_IO_CHUNK ? (size_t)LARV_IO_CHUNK : (size_t)n;
+        if (off > (uint64_t)INT64_MAX)
+            return larv_fail(err, LARV_EXIT_DATAERR, "%s: offset %llu out of range", fname,
+                             (unsigned long long)off);
+        ssize_t got = pread(fd, p, want, (off_t)off);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            return larv_fail(err, LARV_EXIT_NOINPUT, "%s: read error at byte %llu: %s", fname,
+                             (unsigned long long)off, strerror(errno));
+        }
+        if (got == 0)
+            return larv_fail(err, LARV_EXIT_DATAERR,
+                             "%s: unexpected end of file at byte %llu (file truncated?)", fname,
+                             (unsigned long long)off);
+        p += got;
+        n -= (uint64_t)got;
+        off += (uint64_t)got;
+    }
+    return 0;
+}
+
+int larv_pwrite_full(int fd, const void *buf, uint64_t n, uint64_t off, const char *fname,
+                     larv_err *err)
+{
+    const char *p = buf;
+    while (n > 0) {
+        size_t want = n > LARV_IO_CHUNK ? (size_t)LARV_IO_CHUNK : (size_t)n;
+        ssize_t put = pwrite(fd, p, want, (off_t)off);
+        if (put < 0) {
+            if (errno == EINTR)
+                continue;
+            return larv_fail(err, LARV_EXIT_IOERR, "%s: write error at byte %llu: %s", fname,
+                             (unsigned long long)off, strerror(errno));
+        }
+        p += put;
+        n -= (uint64_t)put;
+        off += (uint64_t)put;
+    }
+    return 0;
+}
+
+char *larv_strdup_printf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return NULL;
+    char *s = malloc((size_t)n + 1);
+    if (!s)
+        return NULL;
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+char *larv_dirname(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return strdup(".");
+    if (slash == path)
+        return strdup("/");
+    return strndup(path, (size_t)(slash - path));
+}
+
+int larv_check_out_dir(const char *path, larv_err *err)
+{
+    char *dir = larv_dirname(path);
+    if (!dir)
+        return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+    struct stat st;
+    int rc = 0;
+    if (stat(dir, &st) != 0)
+        rc = larv_fail(err, LARV_EXIT_IOERR, "%s: cannot create: directory '%s' does not exist",
+                       path, dir);
+    else if (!S_ISDIR(st.st_mode))
+        rc = larv_fail(err, LARV_EXIT_IOERR, "%s: cannot create: '%s' is not a directory", path,
+                       dir);
+    else if (access(dir, W_OK | X_OK) != 0)
+        rc = larv_fail(err, LARV_EXIT_IOERR, "%s: cannot create: directory '%s' is not writable",
+                       path, dir);
+    free(dir);
+    return rc;
+}
+
+void larv_kv_free(larv_kv *kv, size_t n)
+{
+    if (!kv)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(kv[i].key);
+        free(kv[i].value);
+    }
+    free(kv);
+}
+
+static int kv_cmp(const void *a, const void *b)
+{
+    return strcmp(((const larv_kv *)a)->key, ((const larv_kv *)b)->key);
+}
+
+void larv_kv_sort(larv_kv *kv, size_t n)
+{
+    if (n > 1)
+        qsort(kv, n, sizeof *kv, kv_cmp);
+}
+
+int larv_kv_copy(larv_kv **dst, const larv_kv *src, size_t n)
+{
+    *dst = NULL;
+    if (n == 0)
+        return 0;
+    larv_kv *kv = calloc(n, sizeof *kv);
+    if (!kv)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        kv[i].key = strdup(src[i].key ? src[i].key : "");
+        kv[i].value = strdup(src[i].value ? src[i].value : "");
+        if (!kv[i].key || !kv[i].value) {
+            larv_kv_free(kv, n);
+            return -1;
+        }
+    }
+    *dst = kv;
+    return 0;
+}
+
+int larv_name_cmp_info(const void *a, const void *b)
+{
+    return strcmp(((const larv_tensor_info *)a)->name, ((const larv_tensor_info *)b)->name);
+}
+
+/* ---- reader --------------------------------------------------------------------------- */
+
+int larv_ckpt_open(const char *path, MPI_Comm comm, larv_ckpt **out, larv_err *err)
+{
+    *out = NULL;
+    larv_format fmt;
+    int rc = larv_format_from_path(path, &fmt, err);
+    if (larv_io_agree(comm, rc, err))
+        return -1;
+    larv_ckpt *c = calloc(1, sizeof *c);
+    if (!c || !(c->path = strdup(path))) {
+        free(c);
+        larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+        larv_io_agree(comm, -1, err);
+        return -1;
+    }
+    c->fmt = fmt;
+    c->comm = comm;
+    c->fid = H5I_INVALID_HID;
+    switch (fmt) {
+    case LARV_FMT_SAFETENSORS:
+        rc = larv_st_ckpt_open(c, err);
+        break;
+    case LARV_FMT_SHARDED:
+        rc = larv_sharded_ckpt_open(c, err);
+        break;
+    case LARV_FMT_HDF5:
+        rc = larv_h5_ckpt_open(c, err); /* agrees internally (collective HDF5 calls) */
+        break;
+    }
+    if (larv_io_agree(comm, rc, err)) {
+        larv_ckpt_close(c);
+        return -1;
+    }
+    *out = c;
+    return 0;
+}
+
+void larv_ckpt_close(larv_ckpt *c)
+{
+    if (!c)
+        return;
+    if (c->fmt == LARV_FMT_HDF5)
+        larv_h5_ckpt_close(c);
+    for (size_t i = 0; i < c->nfiles; i++) {
+        if (c->files[i].fd >= 0)
+            close(c->files[i].fd);
+        free(c->files[i].path);
+    }
+    free(c->files);
+    for (size_t i = 0; i < c->n; i++)
+        larv_tensor_info_free(&c->t[i]);
+    free(c->t);
+    larv_kv_free(c->meta, c->nmeta);
+    free(c->tfile);
+    free(c->toff);
+    free(c->path);
+    free(c);
+}
+
+const char *larv_ckpt_path(const larv_ckpt *c) { return c->path; }
+larv_format larv_ckpt_format(const larv_ckpt *c) { return c->fmt; }
+size_t larv_ckpt_ntensors(const larv_ckpt *c) { return c->n; }
+uint64_t larv_ckpt_file_bytes(const larv_ckpt *c) { return c->file_bytes; }
+size_t larv_ckpt_nmeta(const larv_ckpt *c) { return c->nmeta; }
+
+const larv_tensor_info *larv_ckpt_tensor(const larv_ckpt *c, size_t i)
+{
+    return i < c->n ? &c->t[i] : NULL;
+}
+
+const larv_kv *larv_ckpt_meta_at(const larv_ckpt *c, size_t i)
+{
+    return i < c->nmeta ? &c->meta[i] : NULL;
+}
+
+long larv_ckpt_find(const larv_ckpt *c, const char *name)
+{
+    size_t lo = 0, hi = c->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int r = strcmp(c->t[mid].name, name);
+        if (r == 0)
+            return (long)mid;
+        if (r < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+const char *larv_ckpt_meta(const larv_ckpt *c, const char *key)
+{
+    for (size_t i = 0; i < c->nmeta; i++)
+        if (strcmp(c->meta[i].key, key) == 0)
+            return c->meta[i].value;
+    return NULL;
+}
+
+int larv_ckpt_read_range(larv_ckpt *c, size_t i, uint64_t first, uint64_t count, void *dst,
+                         larv_err *err)
+{
+    if (i >= c->n)
+        return larv_fail(err, LARV_EXIT_FAIL, "%s: tensor index %zu out of range (%zu tensors)",
+                         c->path, i, c->n);
+    const larv_tensor_info *t = &c->t[i];
+    if (first > t->numel || count > t->numel - first)
+        return larv_fail(err, LARV_EXIT_FAIL,
+                         "%s: tensor '%s': elements [%llu, +%llu) out of range (%llu elements)",
+                         c->path, t->name, (unsigned long long)first, (unsigned long long)count,
+                         (unsigned long long)t->numel);
+    if (count == 0)
+        return 0;
+    if (c->fmt == LARV_FMT_HDF5)
+        return larv_h5_read_range(c, i, first, count, dst, err);
+    size_t es = larv_dtype_size(t->dtype);
+    const larv_st_file *f = &c->files[c->tfile[i]];
+    if (larv_pread_full(f->fd, dst, count * es, c->toff[i] + first * es, f->path, err))
+        return larv_err_prefix(err, "tensor '%s'", t->name);
+    return 0;
+}
+
+int larv_ckpt_read(larv_ckpt *c, size_t i, void *dst, larv_err *err)
+{
+    if (i >= c->n)
+        return larv_fail(err, LARV_EXIT_FAIL, "%s: tensor index %zu out of range (%zu tensors)",
+                         c->path, i, c->n);
+    return larv_ckpt_read_range(c, i, 0, c->t[i].numel, dst, err);
+}
+
+/* Converted reads: native dtype straight into dst, others through a bounded buffer. */
+static int read_conv(larv_ckpt *c, size_t i, void *dst, int f64, larv_err *err)
+{
+    if (i >= c->n)
+        return larv_fail(err, LARV_EXIT_FAIL, "%s: tensor index %zu out of range (%zu tensors)",
+                         c->path, i, c->n);
+    const larv_tensor_info *t = &c->t[i];
+    if (!larv_dtype_is_float(t->dtype))
+        return larv_fail(err, LARV_EXIT_DATAERR,
+                         "%s: tensor '%s': dtype %s is not a float type (no conversion to %s)",
+                         c->path, t->name, larv_dtype_name(t->dtype), f64 ? "F64" : "F32");
+    if (t->dtype == (f64 ? LARV_F64 : LARV_F32))
+        return larv_ckpt_read(c, i, dst, err);
+    size_t es = larv_dtype_size(t->dtype);
+    uint64_t step = ((uint64_t)4 << 20) / es;
+    void *tmp = malloc((size_t)(t->numel < step ? (t->numel ? t->numel : 1) : step) * es);
+    if (!tmp)
+        return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+    int rc = 0;
+    for (uint64_t at = 0; at < t->numel && rc == 0; at += step) {
+        uint64_t m = t->numel - at < step ? t->numel - at : step;
+        rc = larv_ckpt_read_range(c, i, at, m, tmp, err);
+        if (rc == 0) {
+            if (f64)
+                larv_to_f64(t->dtype, tmp, (double *)dst + at, (size_t)m);
+            else
+                larv_to_f32(t->dtype, tmp, (float *)dst + at, (size_t)m);
+        }
+    }
+    free(tmp);
+    return rc;
+}
+
+int larv_ckpt_read_f32(larv_ckpt *c, size_t i, float *dst, larv_err *err)
+{
+    return read_conv(c, i, dst, 0, err);
+}
+
+int larv_ckpt_read_f64(larv_ckpt *c, size_t i, double *dst, larv_err *err)
+{
+    return read_conv(c, i, dst, 1, err);
+}
+
+/* ---- writer ------------------------------------------------------------------------------ */
+
+static void writer_free(larv_writer *w)
+{
+    if (!w)
+        return;
+    for (size_t i = 0; i < w->n; i++)
+        larv_tensor_info_free(&w->t[i]);
+    free(w->t);
+    for (size_t k = 0; k < w->nfiles; k++) {
+        if (w->tmp_paths && w->tmp_paths[k] != w->final_paths[k])
+            free(w->tmp_paths[k]);
+        free(w->final_paths[k]);
+    }
+    free(w->final_paths);
+    free(w->tmp_paths);
+    free(w->fds);
+    free(w->tfile);
+    free(w->toff);
+    free(w->index_json);
+    larv_kv_free(w->meta, w->nmeta);
+    free(w->order);
+    free(w->shard_start);
+    free(w->dsets);
+    free(w);
+}
+
+/* Close the local handles (collective for HDF5); returns -1 on a local failure. */
+static int writer_close_handles(larv_writer *w, larv_err *err)
+{
+    int rc = 0;
+    if (w->fmt == LARV_FMT_HDF5) {
+        rc = larv_h5_writer_close(w, err);
+    } else if (w->fds) {
+        size_t first = w->fmt == LARV_FMT_SHARDED ? 1 : 0;
+        for (size_t k = first; k < w->nfiles; k++) {
+            int fd = w->fds[k];
+            if (fd < 0)
+                continue;
+            if (!w->failed && rc == 0 && fsync(fd) != 0 && errno != EINVAL && errno != EROFS)
+                rc = larv_fail(err, LARV_EXIT_IOERR, "%s: cannot flush: %s", w->tmp_paths[k],
+                               strerror(errno));
+            if (close(fd) != 0 && rc == 0 && !w->failed)
+                rc = larv_fail(err, LARV_EXIT_IOERR, "%s: cannot close: %s", w->tmp_paths[k],
+                               strerror(errno));
+            w->fds[k] = -1;
+        }
+    }
+    return rc;
+}
+
+static void writer_remove_tmp(larv_writer *w)
+{
+    if (!w->atomic || w->rank != 0)
+        return;
+    for (size_t k = 0; k < w->nfiles; k++)
+        unlink(w->tmp_paths[k]);
+}
+
+/* Rank 0: index (sharded) then renames (atomic), shards first, index last. */
+static int writer_commit_rank0(larv_writer *w, larv_err *err)
+{
+    if (w->fmt == LARV_FMT_SHARDED) {
+        free(w->index_json);
+        w->index_json = larv_st_build_index(w);
+        if (!w->index_json)
+            return larv_fail(err, LARV_EXIT_FAIL, "%s: cannot encode the index", w->tmp_paths[0]);
+        FILE *f = fopen(w->tmp_paths[0], "wb");
+        if (!f)
+            return larv_fail(err, LARV_EXIT_IOERR, "%s: cannot create: %s", w->tmp_paths[0],
+                             strerror(errno));
+        size_t len = strlen(w->index_json);
+        int bad = fwrite(w->index_json, 1, len, f) != len;
+        bad |= fflush(f) != 0;
+        if (!bad)
+            fsync(fileno(f));
+        bad |= fclose(f) != 0;
+        if (bad)
+            return larv_fail(err, LARV_EXIT_IOERR, "%s: write error: %s", w->tmp_paths[0],
+                             strerror(errno));
+    }
+    if (!w->atomic)
+        return 0;
+    size_t order_first = w->fmt == LARV_FMT_SHARDED ? 1 : 0;
+    for (size_t j = 0; j < w->nfiles; j++) {
+        /* sharded: shards 1..n-1 first, then the index (file 0) */
+        size_t k = order_first ? (j + 1 < w->nfiles ? j + 1 : 0) : j;
+        if (rename(w->tmp_paths[k], w->final_paths[k]) != 0)
+            return larv_fail(err, LARV_EXIT_IOERR, "%s: cannot rename into place as %s: %s",
+                             w->tmp_paths[k], w->final_paths[k], strerror(errno));
+    }
+    char *dir = larv_dirname(w->final_paths[0]);
+    if (dir) { /* make the renames durable */
+        FILE *d = fopen(dir, "r");
+        if (d) {
+            fsync(fileno(d));
+            fclose(d);
+        }
+        free(dir);
+    }
+    return 0;
+}
+
+int larv_writer_create(const char *path, MPI_Comm comm, const larv_tensor_info *tensors,
+                       size_t n, const larv_kv *meta, size_t nmeta, const larv_writer_opts *opts,
+                       larv_writer **out, larv_err *err)
+{
+    *out = NULL;
+    larv_format fmt;
+    int rc = larv_format_from_path(path, &fmt, err);
+    if (rc == 0)
+        rc = larv_check_out_dir(path, err);
+    if (larv_io_agree(comm, rc, err))
+        return -1;
+    larv_writer *w = calloc(1, sizeof *w);
+    if (!w) {
+        larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+        larv_io_agree(comm, -1, err);
+        return -1;
+    }
+    w->fmt = fmt;
+    w->comm = comm;
+    MPI_Comm_rank(comm, &w->rank);
+    MPI_Comm_size(comm, &w->size);
+    w->atomic = opts ? opts->atomic : 0;
+    w->fid = H5I_INVALID_HID;
+    w->t = calloc(n ? n : 1, sizeof *w->t);
+    rc = w->t ? 0 : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        larv_tensor_info ti = tensors[i];
+        if (!ti.name || !*ti.name) {
+            rc = larv_fail(err, LARV_EXIT_FAIL, "%s: tensor %zu has an empty name", path, i);
+            break;
+        }
+        if (fmt != LARV_FMT_HDF5 && strcmp(ti.name, "__metadata__") == 0) {
+            rc = larv_fail(err, LARV_EXIT_FAIL,
+                           "%s: tensor '__metadata__': the name is reserved in safetensors", path);
+            break;
+        }
+        if (larv_tensor_info_finish(&ti, ti.name, err)) {
+            rc = larv_err_prefix(err, "%s", path);
+            break;
+        }
+        if (larv_tensor_info_copy(&w->t[i], &ti)) {
+            rc = larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+            break;
+        }
+        w->n = i + 1;
+    }
+    if (rc == 0 && n > 1) { /* duplicate names */
+        larv_tensor_info *s = malloc(n * sizeof *s);
+        if (!s) {
+            rc = larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+        } else {
+            memcpy(s, w->t, n * sizeof *s);
+            qsort(s, n, sizeof *s, larv_name_cmp_info);
+            for (size_t i = 1; i < n && rc == 0; i++)
+                if (strcmp(s[i - 1].name, s[i].name) == 0)
+                    rc = larv_fail(err, LARV_EXIT_FAIL, "%s: tensor '%s' is listed twice", path,
+                                   s[i].name);
+            free(s);
+        }
+    }
+    for (size_t i = 0; i < nmeta && rc == 0; i++)
+        if (!meta[i].key || !*meta[i].key || !meta[i].value)
+            rc = larv_fail(err, LARV_EXIT_FAIL, "%s: metadata entry %zu has no key or value", path,
+                           i);
+    if (larv_io_agree(comm, rc, err)) {
+        writer_free(w);
+        return -1;
+    }
+    if (fmt == LARV_FMT_HDF5) {
+        w->nfiles = 1;
+        w->final_paths = calloc(1, sizeof(char *));
+        w->tmp_paths = calloc(1, sizeof(char *));
+        rc = -1;
+        if (w->final_paths && w->tmp_paths && (w->final_paths[0] = strdup(path))) {
+            w->tmp_paths[0] = w->atomic ? larv_strdup_printf("%s%s", path, LARV_TMP_SUFFIX)
+                                        : w->final_paths[0];
+            if (w->tmp_paths[0])
+                rc = 0;
+        }
+        if (rc)
+            larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+        if (larv_io_agree(comm, rc, err)) {
+            writer_free(w);
+            return -1;
+        }
+        rc = larv_kv_copy(&w->meta, meta, nmeta) ? larv_fail(err, LARV_EXIT_FAIL, "out of memory") : 0;
+        w->nmeta = rc ? 0 : nmeta;
+        larv_kv_sort(w->meta, w->nmeta);
+        if (larv_io_agree(comm, rc, err)) {
+            writer_free(w);
+            return -1;
+        }
+        rc = larv_h5_writer_create(w, meta, nmeta, err); /* agrees internally */
+    } else {
+        uint64_t max_shard = opts && opts->max_shard_bytes ? opts->max_shard_bytes
+                                                           : (uint64_t)5000000000ull;
+        rc = larv_st_writer_create(w, path, meta, nmeta, max_shard, opts ? opts->meta_reserve : 0,
+                                   err); /* agrees internally */
+    }
+    if (rc) {
+        writer_remove_tmp(w);
+        writer_free(w);
+        return -1;
+    }
+    *out = w;
+    return 0;
+}
+
+int larv_writer_write(larv_writer *w, size_t i, const void *data, larv_err *err)
+{
+    if (i >= w->n) {
+        if (!w->failed)
+            larv_fail(&w->ferr, LARV_EXIT_FAIL, "%s: tensor index %zu out of range",
+                      w->final_paths[0], i);
+        w->failed = 1;
+        return larv_fail(err, LARV_EXIT_FAIL, "%s: tensor index %zu out of range (%zu tensors)",
+                         w->final_paths[0], i, w->n);
+    }
+    int rc;
+    if (w->fmt == LARV_FMT_HDF5) {
+        rc = larv_h5_writer_write(w, i, data, err);
+    } else {
+        size_t k = w->tfile[i];
+        rc = larv_pwrite_full(w->fds[k], data, w->t[i].nbytes, w->toff[i], w->tmp_paths[k], err);
+        if (rc)
+            larv_err_prefix(err, "tensor '%s'", w->t[i].name);
+    }
+    if (rc && !w->failed) {
+        w->failed = 1;
+        if (err)
+            w->ferr = *err;
+        else
+            larv_fail(&w->ferr, LARV_EXIT_IOERR, "%s: tensor '%s': write failed",
+                      w->final_paths[0], w->t[i].name);
+    }
+    return rc;
+}
+
+int larv_writer_close(larv_writer *w, larv_err *err)
+{
+    if (!w)
+        return 0;
+    larv_err local;
+    larv_err_clear(&local);
+    int rc = 0;
+    if (w->failed) {
+        rc = -1;
+        local = w->ferr;
+    }
+    if (writer_close_handles(w, rc ? NULL : &local))
+        rc = -1;
+    rc = larv_io_agree(w->comm, rc, &local);
+    if (rc == 0) {
+        int rc0 = 0;
+        if (w->rank == 0)
+            rc0 = writer_commit_rank0(w, &local);
+        rc = larv_io_agree(w->comm, rc0, &local);
+    }
+    if (rc) {
+        if (w->rank == 0 && w->atomic)
+            for (size_t k = 0; k < w->nfiles; k++)
+                unlink(w->tmp_paths[k]);
+        if (err)
+            *err = local;
+    }
+    writer_free(w);
+    return rc;
+}
+
+void larv_writer_abort(larv_writer *w)
+{
+    if (!w)
+        return;
+    w->failed = 1;
+    writer_close_handles(w, NULL);
+    MPI_Barrier(w->comm);
+    writer_remove_tmp(w);
+    writer_free(w);
+}
+
+int larv_writer_set_meta(larv_writer *w, const larv_kv *meta, size_t nmeta, larv_err *err)
+{
+    int rc = 0;
+    for (size_t i = 0; i < nmeta && rc == 0; i++)
+        if (!meta[i].key || !*meta[i].key || !meta[i].value)
+            rc = larv_fail(err, LARV_EXIT_FAIL, "%s: metadata entry %zu has no key or value",
+                           w->final_paths[0], i);
+    /* merge: new keys replace old ones */
+    larv_kv *m = NULL;
+    size_t nm = 0;
+    if (rc == 0) {
+        m = calloc(w->nmeta + nmeta + 1, sizeof *m);
+        if (!m)
+            rc = larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+    }
+    for (size_t i = 0; i < w->nmeta && rc == 0; i++) {
+        size_t j = 0;
+        while (j < nmeta && strcmp(meta[j].key, w->meta[i].key) != 0)
+            j++;
+        if (j < nmeta)
+            continue;
+        m[nm].key = strdup(w->meta[i].key);
+        m[nm].value = strdup(w->meta[i].value);
+        nm++;
+        if (!m[nm - 1].key || !m[nm - 1].value)
+            rc = larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+    }
+    for (size_t j = 0; j < nmeta && rc == 0; j++) {
+        size_t k = 0;
+        while (k < j && strcmp(meta[k].key, meta[j].key) != 0)
+            k++;
+        if (k < j)
+            continue; /* repeated key in the call: the first wins */
+        m[nm].key = strdup(meta[j].key);
+        m[nm].value = strdup(meta[j].value);
+        nm++;
+        if (!m[nm - 1].key || !m[nm - 1].value)
+            rc = larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+    }
+    if (rc == 0) {
+        larv_kv_sort(m, nm);
+        larv_kv_free(w->meta, w->nmeta);
+        w->meta = m;
+        w->nmeta = nm;
+        m = NULL;
+        if (w->fmt == LARV_FMT_HDF5)
+            rc = larv_h5_writer_set_meta(w, meta, nmeta, err);
+        else
+            rc = larv_st_writer_set_meta(w, err);
+    }
+    larv_kv_free(m, nm);
+    rc = larv_io_agree(w->comm, rc, err);
+    if (rc && !w->failed) {
+        w->failed = 1;
+        if (err)
+            w->ferr = *err;
+    }
+    return rc;
+}
+
+size_t larv_writer_nfiles(const larv_writer *w) { return w->nfiles; }
+
+const char *larv_writer_file(const larv_writer *w, size_t i)
+{
+    return i < w->nfiles ? w->final_paths[i] : NULL;
+}
