@@ -71,6 +71,9 @@ typedef struct {
      * checkpoint last); on failure or abort the temporaries are removed and any
      * earlier file at the target is left untouched. */
     int atomic;
+    /* Room kept for metadata given later by larv_writer_set_meta (bytes of
+     * JSON in a safetensors header; HDF5 needs none). */
+    size_t meta_reserve;
 } larv_writer_opts;
 
 /* Create a checkpoint at `path` (format from its name). Collective over comm:
@@ -82,6 +85,10 @@ int larv_writer_create(const char *path, MPI_Comm comm, const larv_tensor_info *
 /* Independent: write tensor i (index into the list given to create) from raw
  * bytes in its dtype. Each tensor is written by exactly one rank. */
 int larv_writer_write(larv_writer *w, size_t i, const void *data, larv_err *err);
+/* Collective, before close: add file-level metadata known only at the end
+ * (provenance, checksums). safetensors: rewrites the header in place, which
+ * must fit in the room reserved by opts.meta_reserve (else an error). */
+int larv_writer_set_meta(larv_writer *w, const larv_kv *meta, size_t nmeta, larv_err *err);
 /* Collective: flush and close. Returns -1 if this or any other rank failed. */
 int larv_writer_close(larv_writer *w, larv_err *err);
 /* Collective: close without checks after a failure (the caller removes the file). */
