@@ -32,11 +32,7 @@
 #include <string.h>
 #include <yaml.h>
 
-/* merge_cfg.h has "jobs/" "*.yaml" inside a comment (-Wcomment); harmless. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wcomment"
 #include "merge_cfg.h"
-#pragma GCC diagnostic pop
 
 #define LARV_JOB_MAX_BYTES (1u << 20)
 #define LARV_JOB_MAX_SCALAR 4096
