@@ -646,11 +646,17 @@ int larv_h5_writer_create(larv_writer *w, const larv_kv *meta, size_t nmeta, lar
         rc = larv_fail(err, LARV_EXIT_IOERR, "%s: cannot create HDF5 file", tmp);
     if (larv_io_agree(w->comm, rc, err))
         return -1; /* nothing to close collectively if creation failed everywhere */
-    hid_t g = H5Gcreate2(w->fid, "tensors", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
+    if (gcpl >= 0)
+        H5Pset_obj_track_times(gcpl, 0);
+    hid_t g = H5Gcreate2(w->fid, "tensors", H5P_DEFAULT, gcpl >= 0 ? gcpl : H5P_DEFAULT, H5P_DEFAULT);
+    if (gcpl >= 0)
+        H5Pclose(gcpl);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     if (g < 0 || dcpl < 0 || H5Pset_layout(dcpl, H5D_CONTIGUOUS) < 0 ||
         H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) < 0 ||
-        H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) < 0)
+        H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) < 0 ||
+        H5Pset_obj_track_times(dcpl, 0) < 0) /* no timestamps: reproducible files */
         rc = larv_fail(err, LARV_EXIT_IOERR, "%s: cannot create group '/tensors'", path);
     /* every rank has the same list in the same order: collective creates */
     for (size_t i = 0; i < w->n && rc == 0; i++) {

@@ -1,0 +1,728 @@
+/* The distributed merge engine.
+ *
+ * Passes over the rank's own tensors (each pass streams one tensor at a time:
+ * the base and the T task tensors of it, nothing else):
+ *   A. analysis (LARV on): per matrix parameter, the LARV proxies and, for the
+ *      SVD mergers, the merged update M(tau) in the same call (the per-task SVDs
+ *      are shared). M is spilled to a per-rank scratch file (unlinked at once),
+ *      since M(s tau) = s M(tau) for TA, TSV-M, Iso-C and Iso-CTS. One
+ *      allreduce of the per-block sums gives every rank the same scales.
+ *   B. TIES only: the exact global top-k threshold per task (distributed radix
+ *      select, two reads), then the majority sign (one read, one allreduce).
+ *   C. write: theta = theta0 + lambda * s_l * M, in the input dtype, written by
+ *      the owning rank into the one output file (atomic: temporary name,
+ *      renamed when every rank succeeded).
+ * Peak memory per rank: (T + 3) copies of the largest tensor in float64 plus
+ * the SVD workspace; it does not grow with depth. */
+#include "merge_run.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../io/ckpt.h"
+#include "../io/report.h"
+#include "../src/hash.h"
+#include "../src/layers.h"
+#include "coll.h"
+#include "partition.h"
+#include "progress.h"
+#include "select.h"
+
+typedef enum { K_MATRIX, K_VECTOR, K_KEEP } tkind;
+
+typedef struct {
+    size_t idx;   /* tensor index (same in every checkpoint: all sorted by name) */
+    long group;   /* 0 embed, 1..L blocks, L+1 head */
+    tkind kind;
+    size_t m, n;  /* matrix shape (kind == K_MATRIX) */
+    int owner;
+    uint64_t spill_off;
+} item_t;
+
+typedef struct {
+    const larv_merge_cfg *cfg;
+    MPI_Comm comm;
+    int rank, size;
+    larv_ckpt *base;
+    larv_ckpt **tasks;
+    size_t T, nt;
+    item_t *items;
+    long L;
+    larv_merge_result *res;
+    uint64_t bytes_read;
+    uint64_t *in_hash;  /* (T+1) x nt */
+    uint64_t *out_hash; /* nt */
+    FILE *spill;
+    /* scratch buffers, grown on demand */
+    double *w0, *tau, *mbuf;
+    size_t cap;
+    void *raw;
+    size_t rawcap;
+    larv_progress prog;
+} ctx_t;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static long peak_rss_kb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+static const larv_tensor_info *info_of(const ctx_t *x, const item_t *it)
+{
+    return larv_ckpt_tensor(x->base, it->idx);
+}
+
+static double group_scale(const ctx_t *x, long g)
+{
+    return x->res->scale[g];
+}
+
+static int grow(ctx_t *x, size_t n, larv_err *err)
+{
+    if (n <= x->cap)
+        return 0;
+    free(x->w0);
+    free(x->tau);
+    free(x->mbuf);
+    x->w0 = malloc(n * sizeof(double));
+    x->tau = malloc(n * x->T * sizeof(double));
+    x->mbuf = malloc(n * sizeof(double));
+    if (!x->w0 || !x->tau || !x->mbuf)
+        return larv_fail(err, LARV_EXIT_FAIL, "out of memory for a tensor of %zu elements x %zu tasks",
+                         n, x->T);
+    x->cap = n;
+    return 0;
+}
+
+/* Read tensor `it` of checkpoint f (0 = base, t+1 = task t) as float64 into dst,
+ * hashing its raw bytes for provenance. */
+static int read_f64(ctx_t *x, size_t f, const item_t *it, double *dst, larv_err *err)
+{
+    larv_ckpt *c = f == 0 ? x->base : x->tasks[f - 1];
+    const larv_tensor_info *ti = larv_ckpt_tensor(c, it->idx);
+    /* raw bytes are at most 8 per element: read into dst and widen in place */
+    if (larv_ckpt_read(c, it->idx, dst, err))
+        return -1;
+    x->in_hash[f * x->nt + it->idx] = larv_hash64(dst, ti->nbytes, 0);
+    x->bytes_read += ti->nbytes;
+    larv_to_f64(ti->dtype, dst, dst, ti->numel);
+    return 0;
+}
+
+/* w0 = base, tau[t] = theta_t - theta_0, checked for NaN/Inf. */
+static int load_tau(ctx_t *x, const item_t *it, larv_err *err)
+{
+    const larv_tensor_info *ti = info_of(x, it);
+    size_t n = ti->numel;
+    if (grow(x, n, err) || read_f64(x, 0, it, x->w0, err))
+        return -1;
+    for (size_t t = 0; t < x->T; t++) {
+        double *d = x->tau + t * n;
+        if (read_f64(x, t + 1, it, d, err))
+            return -1;
+        int bad = 0;
+        for (size_t i = 0; i < n; i++) {
+            d[i] -= x->w0[i];
+            bad |= !isfinite(d[i]);
+        }
+        if (bad && !x->cfg->allow_nonfinite)
+            return larv_fail(err, LARV_EXIT_DATAERR,
+                             "%s: tensor '%s': the task vector has NaN or Inf values "
+                             "(--allow-nonfinite accepts them)",
+                             larv_ckpt_path(x->tasks[t]), ti->name);
+    }
+    return 0;
+}
+
+/* Bytes of one checkpoint this rank reads in a pass (blocks_only: the block
+ * matrices the LARV analysis visits). */
+static uint64_t owned_bytes(const ctx_t *x, int blocks_only)
+{
+    uint64_t b = 0;
+    for (size_t i = 0; i < x->nt; i++) {
+        const item_t *it = &x->items[i];
+        if (it->owner != x->rank || it->kind == K_KEEP)
+            continue;
+        if (blocks_only && (it->kind != K_MATRIX || it->group < 1 || it->group > x->L))
+            continue;
+        b += info_of(x, it)->nbytes;
+    }
+    return b;
+}
+
+/* ---- the plan ------------------------------------------------------------ */
+
+static int build_plan(ctx_t *x, larv_err *err)
+{
+    const larv_merge_cfg *cfg = x->cfg;
+    larv_group_rules rules = {cfg->embed_pat, cfg->nembed_pat, cfg->head_pat, cfg->nhead_pat};
+    x->nt = larv_ckpt_ntensors(x->base);
+    x->items = calloc(x->nt ? x->nt : 1, sizeof(item_t));
+    if (!x->items)
+        return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+    long maxblock = -1;
+    long *raw_group = malloc((x->nt ? x->nt : 1) * sizeof(long));
+    if (!raw_group)
+        return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+    for (size_t i = 0; i < x->nt; i++) {
+        const larv_tensor_info *ti = larv_ckpt_tensor(x->base, i);
+        raw_group[i] = larv_layer_of(ti->name, &rules);
+        if (raw_group[i] > maxblock)
+            maxblock = raw_group[i];
+    }
+    x->L = maxblock + 1;
+    larv_work_item *work = calloc(x->nt ? x->nt : 1, sizeof(larv_work_item));
+    if (!work) {
+        free(raw_group);
+        return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+    }
+    for (size_t i = 0; i < x->nt; i++) {
+        const larv_tensor_info *ti = larv_ckpt_tensor(x->base, i);
+        item_t *it = &x->items[i];
+        it->idx = i;
+        long g = raw_group[i];
+        it->group = g == LARV_GROUP_EMBED ? 0 : g == LARV_GROUP_HEAD ? x->L + 1 : g + 1;
+        int excluded = larv_match_any(ti->name, cfg->exclude, cfg->nexclude);
+        if (!larv_dtype_is_float(ti->dtype) || (excluded && cfg->method == LARV_TIES))
+            it->kind = K_KEEP;
+        else if (ti->ndim == 2 && !excluded && ti->shape[0] > 0 && ti->shape[1] > 0)
+            it->kind = K_MATRIX;
+        else
+            it->kind = K_VECTOR;
+        if (it->kind == K_MATRIX) {
+            it->m = (size_t)ti->shape[0];
+            it->n = (size_t)ti->shape[1];
+        }
+        work[i].tensor = i;
+        work[i].group = it->group;
+        int svd = cfg->method != LARV_TA && cfg->method != LARV_TIES;
+        int larv_on = cfg->larv.rule != LARV_RULE_OFF && g >= 0;
+        work[i].cost = it->kind == K_MATRIX
+                           ? larv_cost_estimate(it->m, it->n, x->T,
+                                                LARV_COST_MATRIX | (svd || larv_on ? LARV_COST_SVD : 0))
+                           : larv_cost_estimate(ti->numel, 1, x->T, 0);
+    }
+    free(raw_group);
+    larv_partition part = {0};
+    int rc = larv_partition_make(work, x->nt, x->size, &part, err);
+    free(work);
+    if (rc)
+        return -1;
+    x->res->imbalance = part.imbalance;
+    for (size_t i = 0; i < x->nt; i++)
+        x->items[i].owner = part.owner[i];
+    larv_partition_free(&part);
+    return 0;
+}
+
+/* Same names, shapes and dtypes in every checkpoint of the pool. */
+static int check_pool(ctx_t *x, larv_err *err)
+{
+    size_t nb = larv_ckpt_ntensors(x->base);
+    if (nb == 0)
+        return larv_fail(err, LARV_EXIT_DATAERR, "%s: the base checkpoint has no tensors",
+                         larv_ckpt_path(x->base));
+    for (size_t t = 0; t < x->T; t++) {
+        larv_ckpt *c = x->tasks[t];
+        /* name by name, so that the first difference is named */
+        for (size_t i = 0; i < nb; i++) {
+            const larv_tensor_info *a = larv_ckpt_tensor(x->base, i);
+            long j = larv_ckpt_find(c, a->name);
+            if (j < 0)
+                return larv_fail(err, LARV_EXIT_DATAERR, "%s: tensor '%s' of the base (%s) is missing",
+                                 larv_ckpt_path(c), a->name, larv_ckpt_path(x->base));
+            const larv_tensor_info *b = larv_ckpt_tensor(c, (size_t)j);
+            if (!larv_tensor_info_same(a, b)) {
+                char sa[128], sb[128];
+                return larv_fail(err, LARV_EXIT_DATAERR,
+                                 "%s: tensor '%s' is %s %s but the base (%s) has %s %s",
+                                 larv_ckpt_path(c), a->name, larv_dtype_name(b->dtype),
+                                 larv_shape_str(b, sb, sizeof sb), larv_ckpt_path(x->base),
+                                 larv_dtype_name(a->dtype), larv_shape_str(a, sa, sizeof sa));
+            }
+        }
+        if (larv_ckpt_ntensors(c) != nb) {
+            for (size_t j = 0; j < larv_ckpt_ntensors(c); j++) {
+                const char *nm = larv_ckpt_tensor(c, j)->name;
+                if (larv_ckpt_find(x->base, nm) < 0)
+                    return larv_fail(err, LARV_EXIT_DATAERR,
+                                     "%s: tensor '%s' is not in the base (%s)", larv_ckpt_path(c),
+                                     nm, larv_ckpt_path(x->base));
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---- pass A: LARV proxies (and the spilled M of SVD mergers) ------------ */
+
+static int spill_write(ctx_t *x, item_t *it, const double *M, size_t n, larv_err *err)
+{
+    if (!x->spill) {
+        x->spill = tmpfile();
+        if (!x->spill)
+            return larv_fail(err, LARV_EXIT_IOERR, "cannot create a scratch file (TMPDIR=%s): %s",
+                             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", strerror(errno));
+    }
+    if (fseeko(x->spill, 0, SEEK_END) != 0)
+        return larv_fail(err, LARV_EXIT_IOERR, "scratch file: %s", strerror(errno));
+    it->spill_off = (uint64_t)ftello(x->spill);
+    if (fwrite(M, sizeof(double), n, x->spill) != n)
+        return larv_fail(err, LARV_EXIT_IOERR, "scratch file (TMPDIR): write failed: %s",
+                         strerror(errno));
+    return 0;
+}
+
+static int spill_read(ctx_t *x, const item_t *it, double *M, size_t n, larv_err *err)
+{
+    if (fseeko(x->spill, (off_t)it->spill_off, SEEK_SET) != 0 ||
+        fread(M, sizeof(double), n, x->spill) != n)
+        return larv_fail(err, LARV_EXIT_IOERR, "scratch file: read failed");
+    return 0;
+}
+
+static int pass_analysis(ctx_t *x, larv_err *err)
+{
+    const larv_merge_cfg *cfg = x->cfg;
+    larv_merge_result *r = x->res;
+    size_t G = r->ngroups;
+    /* sums per group: e, c, count of (matrix, task) pairs, matrices */
+    double *acc = calloc(4 * G, sizeof(double));
+    double *e = malloc((x->T + 1) * sizeof(double)), *c = malloc((x->T + 1) * sizeof(double));
+    int rc = 0;
+    if (!acc || !e || !c)
+        rc = larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+    int spill_m = cfg->method != LARV_TIES;
+    larv_progress_begin(&x->prog, "analysis", (x->T + 1) * owned_bytes(x, 1));
+    for (size_t i = 0; i < x->nt && rc == 0; i++) {
+        item_t *it = &x->items[i];
+        if (it->owner != x->rank || it->kind != K_MATRIX || it->group < 1 || it->group > x->L)
+            continue; /* LARV scales blocks; embed and head keep their own scale */
+        const larv_tensor_info *ti = info_of(x, it);
+        if (load_tau(x, it, err)) {
+            rc = -1;
+            break;
+        }
+        int mk = spill_m;
+        larv_merge_opts mo = cfg->mopts;
+        if (larv_merge_matrix(spill_m ? cfg->method : LARV_TA, it->m, it->n, x->T, x->w0, x->tau,
+                              mk ? x->mbuf : NULL, e, c, &mo, err)) {
+            larv_err_prefix(err, "tensor '%s'", ti->name);
+            rc = -1;
+            break;
+        }
+        if (mk && spill_write(x, it, x->mbuf, ti->numel, err)) {
+            rc = -1;
+            break;
+        }
+        for (size_t t = 0; t < x->T; t++) {
+            acc[0 * G + it->group] += e[t];
+            acc[1 * G + it->group] += c[t];
+            acc[2 * G + it->group] += 1;
+        }
+        acc[3 * G + it->group] += 1;
+        larv_progress_step(&x->prog, ti->nbytes * (x->T + 1));
+    }
+    free(e);
+    free(c);
+    if (larv_coll_check(x->comm, rc, err)) {
+        free(acc);
+        return -1;
+    }
+    MPI_Allreduce(MPI_IN_PLACE, acc, (int)(4 * G), MPI_DOUBLE, MPI_SUM, x->comm);
+    for (size_t g = 0; g < G; g++) {
+        if (acc[2 * G + g] > 0) {
+            r->e[g] = acc[0 * G + g] / acc[2 * G + g];
+            r->c[g] = acc[1 * G + g] / acc[2 * G + g];
+        }
+    }
+    free(acc);
+    /* scales for the blocks (groups 1..L) */
+    size_t L = (size_t)x->L;
+    if (L > 0) {
+        for (size_t l = 0; l < L; l++)
+            if (isnan(r->e[l + 1])) {
+                char nm[32];
+                return larv_fail(err, LARV_EXIT_DATAERR,
+                                 "block %s has no matrix parameter, so LARV has no proxies for it "
+                                 "(use --larv off or --exclude fewer tensors)",
+                                 larv_group_name((long)l, nm, sizeof nm));
+            }
+        larv_scales(&cfg->larv, L, r->e + 1, r->c + 1, r->chat + 1, r->score + 1, r->scale + 1);
+    }
+    return 0;
+}
+
+/* ---- TIES ------------------------------------------------------------------ */
+
+/* fl32(theta_t - theta_0) as the reference computes it (the float64
+ * difference of two float32 values, rounded once), then fl32(s * tau) when
+ * LARV scales the block. */
+static inline float tau32(double d, float s)
+{
+    float v = (float)d;
+    return s == 1.0f ? v : s * v;
+}
+
+/* tau of one tensor for all tasks as float32, task t at out + t * numel. */
+static int load_tau_f32(ctx_t *x, const item_t *it, float *out, larv_err *err)
+{
+    size_t n = info_of(x, it)->numel;
+    if (load_tau(x, it, err))
+        return -1;
+    float s = (float)group_scale(x, it->group);
+    for (size_t i = 0; i < n * x->T; i++)
+        out[i] = tau32(x->tau[i], s);
+    return 0;
+}
+
+typedef struct {
+    ctx_t *x;
+    float *buf;
+} ties_src_ctx;
+
+/* The selection's data source: task t of every tensor this rank owns. */
+static int ties_each(void *vctx, size_t t, larv_select_visit visit, void *vc, larv_err *err)
+{
+    ties_src_ctx *s = vctx;
+    ctx_t *x = s->x;
+    for (size_t i = 0; i < x->nt; i++) {
+        item_t *it = &x->items[i];
+        if (it->owner != x->rank || it->kind == K_KEEP)
+            continue;
+        const larv_tensor_info *ti = info_of(x, it);
+        size_t n = ti->numel;
+        if (grow(x, n, err))
+            return -1;
+        double *d = x->tau; /* one task's slot is enough here */
+        if (read_f64(x, 0, it, x->w0, err) || read_f64(x, t + 1, it, d, err))
+            return -1;
+        float sc = (float)group_scale(x, it->group);
+        int bad = 0;
+        for (size_t j = 0; j < n; j++) {
+            double v = d[j] - x->w0[j];
+            bad |= !isfinite(v);
+            s->buf[j] = tau32(v, sc);
+        }
+        if (bad && !x->cfg->allow_nonfinite)
+            return larv_fail(err, LARV_EXIT_DATAERR,
+                             "%s: tensor '%s': the task vector has NaN or Inf values "
+                             "(--allow-nonfinite accepts them)",
+                             larv_ckpt_path(x->tasks[t]), ti->name);
+        visit(vc, s->buf, n);
+        larv_progress_step(&x->prog, 2 * ti->nbytes);
+    }
+    return 0;
+}
+
+static int pass_ties(ctx_t *x, float *fbuf, larv_err *err)
+{
+    larv_merge_result *r = x->res;
+    uint64_t D = 0;
+    for (size_t i = 0; i < x->nt; i++)
+        if (x->items[i].kind != K_KEEP)
+            D += info_of(x, &x->items[i])->numel;
+    if (D == 0)
+        return larv_fail(err, LARV_EXIT_DATAERR, "TIES: no float tensor is left to merge");
+    double k = x->cfg->ties_k;
+    uint64_t kk = D - (uint64_t)floor((double)D * k);
+    if (kk < 1)
+        kk = 1;
+    uint64_t *kks = malloc(x->T * sizeof(uint64_t));
+    if (!kks)
+        return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+    for (size_t t = 0; t < x->T; t++)
+        kks[t] = kk;
+    ties_src_ctx sc = {x, fbuf};
+    larv_select_source src = {ties_each, &sc};
+    double t0 = now();
+    larv_progress_begin(&x->prog, "TIES threshold", 4 * x->T * owned_bytes(x, 0));
+    int rc = larv_select_kth(x->comm, x->T, kks, &src, r->ties_thr, err);
+    free(kks);
+    if (rc)
+        return -1;
+    r->pass_seconds[1] = now() - t0;
+    /* majority sign over all coordinates of all tensors (an exact integer count) */
+    t0 = now();
+    larv_progress_begin(&x->prog, "TIES sign", (x->T + 1) * owned_bytes(x, 0));
+    double total = 0;
+    rc = 0;
+    for (size_t i = 0; i < x->nt && rc == 0; i++) {
+        item_t *it = &x->items[i];
+        if (it->owner != x->rank || it->kind == K_KEEP)
+            continue;
+        size_t n = info_of(x, it)->numel;
+        if (load_tau_f32(x, it, fbuf, err)) {
+            rc = -1;
+            break;
+        }
+        larv_ties_trim(fbuf, n, x->T, r->ties_thr);
+        total += larv_ties_sign_count(fbuf, n, x->T);
+        larv_progress_step(&x->prog, info_of(x, it)->nbytes * (x->T + 1));
+    }
+    if (larv_coll_check(x->comm, rc, err))
+        return -1;
+    MPI_Allreduce(MPI_IN_PLACE, &total, 1, MPI_DOUBLE, MPI_SUM, x->comm);
+    /* FusionBench's resolve_zero_signs: sign of the count of coordinate signs
+     * (0 when balanced, which then keeps the negative entries, as there) */
+    r->ties_majority = total > 0 ? 1.0 : total < 0 ? -1.0 : 0.0;
+    r->pass_seconds[2] = now() - t0;
+    return 0;
+}
+
+/* ---- pass C: compute and write --------------------------------------------- */
+
+static int write_item(ctx_t *x, larv_writer *w, item_t *it, float *fbuf, larv_err *err)
+{
+    const larv_merge_cfg *cfg = x->cfg;
+    const larv_tensor_info *ti = info_of(x, it);
+    size_t n = ti->numel;
+    double lam = x->res->lambda, s = group_scale(x, it->group);
+    if (grow(x, n, err))
+        return -1;
+    if (ti->nbytes > x->rawcap) {
+        free(x->raw);
+        x->raw = malloc(ti->nbytes ? ti->nbytes : 1);
+        if (!x->raw)
+            return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+        x->rawcap = ti->nbytes;
+    }
+    if (it->kind == K_KEEP) {
+        if (larv_ckpt_read(x->base, it->idx, x->raw, err))
+            return -1;
+        x->in_hash[it->idx] = larv_hash64(x->raw, ti->nbytes, 0);
+        x->bytes_read += ti->nbytes;
+    } else {
+        double *M = x->mbuf;
+        if (cfg->method == LARV_TIES) {
+            if (load_tau_f32(x, it, fbuf, err))
+                return -1;
+            larv_ties_trim(fbuf, n, x->T, x->res->ties_thr);
+            larv_ties_merge(fbuf, n, x->T, cfg->ties_mode, x->res->ties_majority, M);
+            s = 1.0; /* already applied to tau before trimming */
+        } else if (it->kind == K_MATRIX && x->spill && it->group >= 1 && it->group <= x->L &&
+                   cfg->larv.rule != LARV_RULE_OFF) {
+            if (spill_read(x, it, M, n, err) || read_f64(x, 0, it, x->w0, err))
+                return -1;
+        } else {
+            if (load_tau(x, it, err))
+                return -1;
+            if (it->kind == K_MATRIX) {
+                if (larv_merge_matrix(cfg->method, it->m, it->n, x->T, x->w0, x->tau, M, NULL,
+                                      NULL, &cfg->mopts, err))
+                    return larv_err_prefix(err, "tensor '%s'", ti->name);
+            } else {
+                larv_merge_vector(cfg->method, n, x->T, x->tau, M);
+            }
+        }
+        double f = lam * s;
+        for (size_t i = 0; i < n; i++)
+            M[i] = x->w0[i] + f * M[i];
+        larv_from_f64(ti->dtype, M, x->raw, n);
+    }
+    x->out_hash[it->idx] = larv_hash64(x->raw, ti->nbytes, 0);
+    if (larv_writer_write(w, it->idx, x->raw, err))
+        return -1;
+    larv_progress_step(&x->prog, ti->nbytes * (x->T + 1));
+    return 0;
+}
+
+static int open_inputs(ctx_t *x, larv_err *err)
+{
+    const larv_merge_cfg *cfg = x->cfg;
+    int rc = larv_ckpt_open(cfg->base, x->comm, &x->base, err);
+    for (size_t t = 0; t < x->T && rc == 0; t++)
+        rc = larv_ckpt_open(cfg->tasks[t], x->comm, &x->tasks[t], err);
+    return rc;
+}
+
+static int alloc_result(ctx_t *x, larv_err *err)
+{
+    larv_merge_result *r = x->res;
+    size_t G = (size_t)x->L + 2;
+    r->L = x->L;
+    r->ngroups = G;
+    r->T = x->T;
+    r->nranks = x->size;
+    r->e = malloc(G * sizeof(double));
+    r->c = malloc(G * sizeof(double));
+    r->chat = malloc(G * sizeof(double));
+    r->score = malloc(G * sizeof(double));
+    r->scale = malloc(G * sizeof(double));
+    r->nmatrix = calloc(G, sizeof(int));
+    r->peak_rss_kb = calloc((size_t)x->size, sizeof(long));
+    r->ties_thr = calloc(x->T, sizeof(float));
+    r->input_digest = calloc(x->T + 1, sizeof(uint64_t));
+    r->input_bytes = calloc(x->T + 1, sizeof(uint64_t));
+    if (!r->e || !r->c || !r->chat || !r->score || !r->scale || !r->nmatrix || !r->peak_rss_kb ||
+        !r->ties_thr || !r->input_digest || !r->input_bytes)
+        return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+    for (size_t g = 0; g < G; g++) {
+        r->e[g] = r->c[g] = r->chat[g] = r->score[g] = NAN;
+        r->scale[g] = 1.0;
+    }
+    for (size_t i = 0; i < x->nt; i++)
+        r->nmatrix[x->items[i].group] += x->items[i].kind == K_MATRIX;
+    if (x->cfg->larv.rule != LARV_RULE_OFF) {
+        r->scale[0] = x->cfg->larv.embed_scale;
+        r->scale[G - 1] = x->cfg->larv.head_scale;
+    }
+    return 0;
+}
+
+int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *res, larv_err *err)
+{
+    ctx_t X = {0}, *x = &X;
+    memset(res, 0, sizeof *res);
+    x->cfg = cfg;
+    x->comm = comm;
+    x->res = res;
+    MPI_Comm_rank(comm, &x->rank);
+    MPI_Comm_size(comm, &x->size);
+    x->T = cfg->ntasks;
+    x->tasks = calloc(x->T, sizeof(larv_ckpt *));
+    double t_start = now();
+    res->lambda = cfg->have_lambda ? cfg->lambda : larv_method_default_lambda(cfg->method);
+    larv_progress_init(&x->prog, comm, cfg->quiet);
+
+    larv_writer *w = NULL;
+    float *fbuf = NULL;
+    int rc = x->tasks ? 0 : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+    if (rc == 0)
+        rc = open_inputs(x, err); /* collective; fails on all ranks together */
+    if (rc == 0)
+        rc = larv_coll_check(comm, check_pool(x, err), err);
+    if (rc == 0)
+        rc = larv_coll_check(comm, build_plan(x, err), err);
+    if (rc == 0)
+        rc = larv_coll_check(comm, alloc_result(x, err), err);
+    if (rc == 0) {
+        x->in_hash = calloc((x->T + 1) * x->nt, sizeof(uint64_t));
+        x->out_hash = calloc(x->nt, sizeof(uint64_t));
+        size_t maxn = 1;
+        for (size_t i = 0; i < x->nt; i++)
+            if (x->items[i].owner == x->rank && info_of(x, &x->items[i])->numel > maxn)
+                maxn = info_of(x, &x->items[i])->numel;
+        if (cfg->method == LARV_TIES)
+            fbuf = malloc(maxn * x->T * sizeof(float));
+        rc = larv_coll_check(comm,
+                             (!x->in_hash || !x->out_hash || (cfg->method == LARV_TIES && !fbuf))
+                                 ? larv_fail(err, LARV_EXIT_FAIL, "out of memory")
+                                 : 0,
+                             err);
+        for (size_t i = 0; i < x->nt; i++) {
+            res->nparams += info_of(x, &x->items[i])->numel;
+            res->nmatrix_total += x->items[i].kind == K_MATRIX;
+        }
+        res->ntensors = x->nt;
+    }
+    if (rc == 0 && cfg->larv.rule != LARV_RULE_OFF && x->L > 0) {
+        double t0 = now();
+        rc = pass_analysis(x, err);
+        res->pass_seconds[0] = now() - t0;
+    }
+    if (rc == 0 && cfg->method == LARV_TIES)
+        rc = pass_ties(x, fbuf, err); /* fails on every rank together */
+
+    /* the output: every rank creates it together, writes its own tensors */
+    if (rc == 0) {
+        larv_tensor_info *infos = malloc(x->nt * sizeof *infos);
+        rc = infos ? 0 : -1;
+        for (size_t i = 0; rc == 0 && i < x->nt; i++)
+            infos[i] = *info_of(x, &x->items[i]);
+        larv_writer_opts wo = {0};
+        wo.atomic = 1;
+        wo.meta_reserve = 4096 + 64 * x->nt + 256 * (x->T + 1) + 512 * (size_t)(x->L + 2);
+        if (rc == 0)
+            rc = larv_writer_create(cfg->out, comm, infos, x->nt, NULL, 0, &wo, &w, err);
+        free(infos);
+    }
+    if (rc == 0) {
+        double t0 = now();
+        larv_progress_begin(&x->prog, "merge+write", (x->T + 1) * owned_bytes(x, 0));
+        int lrc = 0;
+        for (size_t i = 0; i < x->nt && lrc == 0; i++)
+            if (x->items[i].owner == x->rank)
+                lrc = write_item(x, w, &x->items[i], fbuf, err);
+        res->pass_seconds[3] = now() - t0;
+        rc = larv_coll_check(comm, lrc, err);
+        if (rc)
+            larv_writer_abort(w);
+    }
+    if (rc == 0) {
+        /* provenance: every per-tensor hash reaches every rank */
+        MPI_Allreduce(MPI_IN_PLACE, x->in_hash, (int)((x->T + 1) * x->nt), MPI_UINT64_T, MPI_BOR,
+                      comm);
+        MPI_Allreduce(MPI_IN_PLACE, x->out_hash, (int)x->nt, MPI_UINT64_T, MPI_BOR, comm);
+        for (size_t f = 0; f <= x->T; f++) {
+            res->input_digest[f] = larv_hash64(x->in_hash + f * x->nt, x->nt * sizeof(uint64_t), f);
+            res->input_bytes[f] = larv_ckpt_file_bytes(f == 0 ? x->base : x->tasks[f - 1]);
+        }
+        uint64_t br = x->bytes_read;
+        MPI_Allreduce(&br, &res->bytes_read, 1, MPI_UINT64_T, MPI_SUM, comm);
+        for (size_t i = 0; i < x->nt; i++)
+            res->bytes_written += info_of(x, &x->items[i])->nbytes;
+        res->seconds = now() - t_start;
+        long rss = peak_rss_kb();
+        MPI_Allgather(&rss, 1, MPI_LONG, res->peak_rss_kb, 1, MPI_LONG, comm);
+        /* provenance metadata, then the atomic close */
+        char *prov = larv_report_json(cfg, res, 0);
+        char *sums = larv_checksums_json(x->base, x->out_hash, x->nt);
+        larv_kv meta[2] = {{"larv_provenance", prov}, {"larv_checksums", sums}};
+        rc = (prov && sums) ? 0 : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+        rc = larv_coll_check(comm, rc, err);
+        if (rc == 0)
+            rc = larv_writer_set_meta(w, meta, 2, err);
+        if (rc == 0)
+            rc = larv_writer_close(w, err);
+        else
+            larv_writer_abort(w);
+        free(prov);
+        free(sums);
+    }
+    larv_progress_end(&x->prog);
+    if (x->spill)
+        fclose(x->spill);
+    larv_ckpt_close(x->base);
+    for (size_t t = 0; t < x->T && x->tasks; t++)
+        larv_ckpt_close(x->tasks[t]);
+    free(x->tasks);
+    free(x->items);
+    free(x->in_hash);
+    free(x->out_hash);
+    free(x->w0);
+    free(x->tau);
+    free(x->mbuf);
+    free(x->raw);
+    free(fbuf);
+    return rc;
+}
+
+void larv_merge_result_free(larv_merge_result *r)
+{
+    free(r->e);
+    free(r->c);
+    free(r->chat);
+    free(r->score);
+    free(r->scale);
+    free(r->nmatrix);
+    free(r->peak_rss_kb);
+    free(r->ties_thr);
+    free(r->input_digest);
+    free(r->input_bytes);
+    memset(r, 0, sizeof *r);
+}
