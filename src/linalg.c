@@ -97,11 +97,24 @@ int larv_gram(size_t m, size_t n, const double *A, double *G, larv_err *err)
     return 0;
 }
 
+static larv_eig_provider eig_provider;
+static void *eig_provider_ctx;
+static size_t eig_provider_min;
+
+void larv_linalg_set_eig_provider(larv_eig_provider fn, void *ctx, size_t min_order)
+{
+    eig_provider = fn;
+    eig_provider_ctx = ctx;
+    eig_provider_min = min_order;
+}
+
 int larv_sym_eig(size_t r, double *G, double *w_all, size_t k, double *wk, double *Z, size_t ldz,
                  larv_err *err)
 {
     if (r == 0)
         return 0;
+    if (eig_provider && r >= eig_provider_min)
+        return eig_provider(eig_provider_ctx, r, G, w_all, k, wk, Z, ldz, err);
     if (k > r)
         k = r;
     int rc = -1;

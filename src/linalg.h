@@ -39,6 +39,14 @@ int larv_gram(size_t m, size_t n, const double *A, double *G, larv_err *err);
 int larv_sym_eig(size_t r, double *G, double *w_all, size_t k, double *wk, double *Z, size_t ldz,
                  larv_err *err);
 
+/* An external eigensolver for larv_sym_eig (same contract), e.g. ScaLAPACK on
+ * a group of MPI ranks that share one matrix (mpi/team.c). When installed,
+ * larv_sym_eig hands it every problem of order >= min_order. NULL removes it.
+ * Process-wide; src/ stays free of MPI. */
+typedef int (*larv_eig_provider)(void *ctx, size_t r, double *G, double *w_all, size_t k,
+                                 double *wk, double *Z, size_t ldz, larv_err *err);
+void larv_linalg_set_eig_provider(larv_eig_provider fn, void *ctx, size_t min_order);
+
 /* Top-k singular triplets of A (m x n, row-major, not modified), k <= min(m,n):
  * U (m x k, ld ldu), S (k, descending), V (n x k, ld ldv; the right singular
  * vectors as COLUMNS). If sig2_all != NULL, all min(m,n) squared singular
