@@ -4,7 +4,7 @@
  * the long option names of `larv merge` without dashes (examples: the jobs/ folder):
  *   method, base, tasks, out, report, lambda, precision, iso_common, alpha,
  *   ties_k, ties_merge, exclude, embed_patterns, head_patterns,
- *   allow_nonfinite, resume, quiet, and the mapping `larv` with rule, eta, rho,
+ *   allow_nonfinite, resume, quiet, ranks_per_matrix, and the mapping `larv` with rule, eta, rho,
  *   gamma, s_low, s_mid, s_high, embed_scale, head_scale.
  *
  * RELATIVE PATHS (base, tasks, out, report) ARE RESOLVED RELATIVE TO THE
@@ -315,12 +315,12 @@ static int get_num_list(jp *j, const char *key, double *v, size_t *n, size_t max
 enum {
     K_METHOD, K_BASE, K_TASKS, K_OUT, K_REPORT, K_LAMBDA, K_PRECISION, K_ISO_COMMON, K_ALPHA,
     K_TIES_K, K_TIES_MERGE, K_EXCLUDE, K_EMBED_PAT, K_HEAD_PAT, K_ALLOW_NONFINITE, K_RESUME,
-    K_QUIET, K_LARV, K_NKEYS
+    K_QUIET, K_LARV, K_RANKS_PER_MATRIX, K_NKEYS
 };
 static const char *const top_keys[K_NKEYS] = {
     "method", "base", "tasks", "out", "report", "lambda", "precision", "iso_common", "alpha",
     "ties_k", "ties_merge", "exclude", "embed_patterns", "head_patterns", "allow_nonfinite",
-    "resume", "quiet", "larv",
+    "resume", "quiet", "larv", "ranks_per_matrix",
 };
 
 enum { L_RULE, L_ETA, L_RHO, L_GAMMA, L_S_LOW, L_S_MID, L_S_HIGH, L_EMBED, L_HEAD, L_NKEYS };
@@ -494,6 +494,13 @@ static int parse_value(jp *j, int k)
     case K_RESUME: return get_bool(j, key, &c->resume);
     case K_QUIET: return get_bool(j, key, &c->quiet);
     case K_LARV: return parse_larv(j);
+    case K_RANKS_PER_MATRIX:
+        if (get_number(j, key, &v) != 0)
+            return -1;
+        if (!(v >= 0 && v <= 4096 && v == (int)v))
+            return key_fail(j, key, "must be a whole number of ranks (0 = automatic), got %g", v);
+        c->ranks_per_matrix = (int)v;
+        return 0;
     }
     return key_fail(j, key, "internal: unhandled key");
 }

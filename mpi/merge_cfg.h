@@ -35,6 +35,7 @@ typedef struct {
     int allow_nonfinite;              /* accept NaN/Inf in task vectors */
     int resume;                       /* --resume */
     int quiet;                        /* --quiet: no progress */
+    int ranks_per_matrix;             /* team size for ScaLAPACK (0 = automatic) */
     char *job_path;                   /* the job file, when one was given */
 } larv_merge_cfg;
 
