@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# larv merge from a job file (paths relative to the job file, flags override
+# it), the report's layer table, provenance and verify, and every command's --help.
+set -euo pipefail
+: "${LARV:?} ${LARV_SRC:?} ${MPIEXEC:?}"
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+pass=0; fail=0
+ok() { if "$@"; then pass=$((pass+1)); else echo "FAIL: $*"; fail=$((fail+1)); fi; }
+$LARV synth --arch tiny --tasks 2 --seed 3 --out "$work/jobs/pool" --quiet
+cat >"$work/jobs/job.yaml" <<'YAML'
+method: tsv
+base: pool/base.safetensors
+tasks: [pool/task01.safetensors, pool/task02.safetensors]
+out: merged.h5
+report: merged.json
+larv:
+  rule: tiered2
+  s_low: 0.6
+YAML
+cd "$work"   # not the job's directory: paths must resolve against the job file
+ok $MPIEXEC -np 2 $LARV merge --job jobs/job.yaml --quiet >out.txt
+ok test -f jobs/merged.h5
+ok test -f jobs/merged.json
+ok grep -q "LARV layer table (rule tiered2" out.txt
+ok /usr/bin/python3 - jobs/merged.json <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["method"] == "tsv" and r["larv"]["rule"] == "tiered2" and r["larv"]["s_low"] == 0.6
+names = [l["name"] for l in r["layers"]]
+assert names == ["embed", "0", "1", "2", "3", "head"], names
+for l in r["layers"][1:-1]:
+    for k in ("effective_rank_contrast", "conflict", "score", "scale"):
+        assert isinstance(l[k], float), (l, k)
+    assert l["scale"] in (0.6, 1.2)
+s = r["summary"]
+assert s["ranks"] == 2 and len(s["peak_rss_bytes_per_rank"]) == 2 and s["bytes_written"] > 0
+PY
+ok $LARV verify jobs/merged.h5
+# a flag overrides the job: another method, another output
+ok $LARV merge --job jobs/job.yaml --method iso-c --out "$work/other.safetensors" --quiet >/dev/null
+ok $LARV verify "$work/other.safetensors"
+ok sh -c "$LARV inspect $work/other.safetensors --json | grep -q larv_provenance || $LARV inspect $work/other.safetensors | grep -q 'vision_model'"
+# every command teaches
+for c in merge inspect convert synth verify; do
+  ok sh -c "$LARV $c --help | grep -qi 'usage'"
+done
+ok sh -c "$LARV --help | grep -q 'commands:'"
+ok sh -c "! $LARV frobnicate 2>/dev/null"
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
