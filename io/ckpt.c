@@ -485,13 +485,15 @@ static int writer_commit_rank0(larv_writer *w, larv_err *err)
     return 0;
 }
 
-int larv_writer_create(const char *path, MPI_Comm comm, const larv_tensor_info *tensors,
+static int writer_open(const char *path, MPI_Comm comm, const larv_tensor_info *tensors,
                        size_t n, const larv_kv *meta, size_t nmeta, const larv_writer_opts *opts,
-                       larv_writer **out, larv_err *err)
+                       int reopen, larv_writer **out, larv_err *err)
 {
     *out = NULL;
     larv_format fmt;
     int rc = larv_format_from_path(path, &fmt, err);
+    if (rc == 0 && reopen && !(opts && opts->atomic))
+        rc = larv_fail(err, LARV_EXIT_FAIL, "%s: only an atomic writer can be reopened", path);
     if (rc == 0)
         rc = larv_check_out_dir(path, err);
     if (larv_io_agree(comm, rc, err))
@@ -507,6 +509,7 @@ int larv_writer_create(const char *path, MPI_Comm comm, const larv_tensor_info *
     MPI_Comm_rank(comm, &w->rank);
     MPI_Comm_size(comm, &w->size);
     w->atomic = opts ? opts->atomic : 0;
+    w->reopen = reopen;
     w->fid = H5I_INVALID_HID;
     w->t = calloc(n ? n : 1, sizeof *w->t);
     rc = w->t ? 0 : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
@@ -585,11 +588,48 @@ int larv_writer_create(const char *path, MPI_Comm comm, const larv_tensor_info *
                                    err); /* agrees internally */
     }
     if (rc) {
-        writer_remove_tmp(w);
+        if (!reopen) /* a reopen that failed leaves the temporaries as they were */
+            writer_remove_tmp(w);
         writer_free(w);
         return -1;
     }
     *out = w;
+    return 0;
+}
+
+int larv_writer_create(const char *path, MPI_Comm comm, const larv_tensor_info *tensors,
+                       size_t n, const larv_kv *meta, size_t nmeta, const larv_writer_opts *opts,
+                       larv_writer **out, larv_err *err)
+{
+    return writer_open(path, comm, tensors, n, meta, nmeta, opts, 0, out, err);
+}
+
+int larv_writer_reopen(const char *path, MPI_Comm comm, const larv_tensor_info *tensors,
+                       size_t n, const larv_kv *meta, size_t nmeta, const larv_writer_opts *opts,
+                       larv_writer **out, larv_err *err)
+{
+    larv_err local;
+    larv_err_clear(&local);
+    int rc = writer_open(path, comm, tensors, n, meta, nmeta, opts, 1, out, &local);
+    if (rc && local.code == LARV_REOPEN_NOMATCH) {
+        local.code = 0;
+        rc = 1;
+    }
+    if (rc && err)
+        *err = local;
+    return rc;
+}
+
+int larv_writer_read(larv_writer *w, size_t i, void *dst, larv_err *err)
+{
+    if (i >= w->n)
+        return larv_fail(err, LARV_EXIT_FAIL, "%s: tensor index %zu out of range (%zu tensors)",
+                         w->final_paths[0], i, w->n);
+    if (w->fmt == LARV_FMT_HDF5)
+        return larv_h5_writer_read(w, i, dst, err);
+    size_t k = w->tfile[i];
+    if (larv_pread_full(w->fds[k], dst, w->t[i].nbytes, w->toff[i], w->tmp_paths[k], err))
+        return larv_err_prefix(err, "tensor '%s'", w->t[i].name);
     return 0;
 }
 

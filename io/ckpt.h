@@ -82,6 +82,22 @@ typedef struct {
 int larv_writer_create(const char *path, MPI_Comm comm, const larv_tensor_info *tensors,
                        size_t n, const larv_kv *meta, size_t nmeta, const larv_writer_opts *opts,
                        larv_writer **out, larv_err *err);
+/* Resume: reopen, for writing, the temporary files that an interrupted atomic
+ * writer left at path (a killed job; a failed one removes them). Collective;
+ * the arguments must be those given to larv_writer_create (opts->atomic set).
+ * Checks that the temporaries hold exactly the layout create would make
+ * (safetensors: the header bytes and the file size; HDF5: every dataset's type
+ * and shape and the metadata attributes), but not the tensor data: the caller
+ * re-reads what it wants to keep (larv_writer_read) and rewrites the rest.
+ * Returns 0 with *out set; 1 on every rank (*out NULL, the reason in err with
+ * code 0) when there is nothing to resume (no temporary, or one of another
+ * layout), and the caller creates the file instead; -1 on a failure. */
+int larv_writer_reopen(const char *path, MPI_Comm comm, const larv_tensor_info *tensors,
+                       size_t n, const larv_kv *meta, size_t nmeta, const larv_writer_opts *opts,
+                       larv_writer **out, larv_err *err);
+/* Independent: read back the raw bytes of tensor i from the file being written
+ * (nbytes into dst), e.g. to check what an interrupted run wrote. */
+int larv_writer_read(larv_writer *w, size_t i, void *dst, larv_err *err);
 /* Independent: write tensor i (index into the list given to create) from raw
  * bytes in its dtype. Each tensor is written by exactly one rank. */
 int larv_writer_write(larv_writer *w, size_t i, const void *data, larv_err *err);

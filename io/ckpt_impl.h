@@ -13,6 +13,9 @@
 #define LARV_INDEX_MAX_BYTES (64u * 1024u * 1024u) /* sharded index JSON */
 #define LARV_IO_CHUNK ((uint64_t)1 << 30)          /* largest single pread/pwrite/H5D I/O */
 #define LARV_TMP_SUFFIX ".larv-tmp"
+/* larv_writer_reopen: the temporaries are absent or were made for another
+ * layout (an err code that never leaves io/; reopen returns 1 for it). */
+#define LARV_REOPEN_NOMATCH 1000
 
 /* ---- safetensors header ---------------------------------------------------- */
 
@@ -84,6 +87,7 @@ struct larv_writer {
     MPI_Comm comm;
     int rank, size;
     int atomic;
+    int reopen;          /* larv_writer_reopen: open the existing temporaries */
     int failed;          /* a local failure happened */
     larv_err ferr;       /* its message */
     int closed;
@@ -149,6 +153,7 @@ char *larv_st_build_index(const larv_writer *w);
 int larv_h5_writer_create(larv_writer *w, const larv_kv *meta, size_t nmeta, larv_err *err);
 int larv_h5_writer_set_meta(larv_writer *w, const larv_kv *meta, size_t nmeta, larv_err *err);
 int larv_h5_writer_write(larv_writer *w, size_t i, const void *data, larv_err *err);
+int larv_h5_writer_read(larv_writer *w, size_t i, void *dst, larv_err *err);
 int larv_h5_writer_close(larv_writer *w, larv_err *err);
 
 /* HDF5 dataset names: '%' -> "%25", '/' -> "%2F", a name that is "." or ".."

@@ -624,6 +624,93 @@ int larv_h5_read_range(larv_ckpt *c, size_t i, uint64_t first, uint64_t count, v
 
 /* ---- writing ------------------------------------------------------------------------------- */
 
+/* Reopen: the temporary must be an HDF5 file with a dataset of the right type
+ * and shape for every tensor and the metadata attributes create would write;
+ * else LARV_REOPEN_NOMATCH. Collective. */
+static int h5_writer_reopen(larv_writer *w, const larv_kv *meta, size_t nmeta, larv_err *err)
+{
+    const char *tmp = w->tmp_paths[0];
+    int rc = 0;
+    if (w->rank == 0 && access(tmp, F_OK) != 0)
+        rc = larv_fail(err, LARV_REOPEN_NOMATCH, "%s: no temporary file to resume", tmp);
+    if (larv_io_agree(w->comm, rc, err))
+        return -1;
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl >= 0)
+        H5Pset_fapl_mpio(fapl, w->comm, MPI_INFO_NULL);
+    w->fid = fapl < 0 ? H5I_INVALID_HID : H5Fopen(tmp, H5F_ACC_RDWR, fapl);
+    if (fapl >= 0)
+        H5Pclose(fapl);
+    if (w->fid < 0)
+        rc = larv_fail(err, LARV_REOPEN_NOMATCH, "%s: cannot open the HDF5 file for resuming", tmp);
+    if (larv_io_agree(w->comm, rc, err))
+        return -1;
+    hid_t g = H5Gopen2(w->fid, "tensors", H5P_DEFAULT);
+    if (g < 0)
+        rc = larv_fail(err, LARV_REOPEN_NOMATCH, "%s: no group '/tensors'", tmp);
+    for (size_t i = 0; i < w->n && rc == 0; i++) {
+        const larv_tensor_info *ti = &w->t[i];
+        char *enc = larv_h5_encode_name(ti->name);
+        htri_t ex = enc ? H5Lexists(g, enc, H5P_DEFAULT) : -1;
+        if (ex > 0)
+            w->dsets[i] = H5Dopen2(g, enc, H5P_DEFAULT);
+        int ok = ex > 0 && w->dsets[i] >= 0;
+        if (ok) {
+            hid_t t = H5Dget_type(w->dsets[i]), sp = H5Dget_space(w->dsets[i]);
+            ok = t >= 0 && sp >= 0 && type_matches(t, ti->dtype);
+            int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+            ok = ok && nd == ti->ndim;
+            hsize_t dims[LARV_MAX_DIMS];
+            if (ok && nd > 0 && H5Sget_simple_extent_dims(sp, dims, NULL) < 0)
+                ok = 0;
+            for (int j = 0; ok && j < nd; j++)
+                ok = dims[j] == (hsize_t)ti->shape[j];
+            if (t >= 0)
+                H5Tclose(t);
+            if (sp >= 0)
+                H5Sclose(sp);
+        }
+        if (!ok)
+            rc = larv_fail(err, LARV_REOPEN_NOMATCH,
+                           "%s: tensor '%s': not the dataset this job writes", tmp, ti->name);
+        free(enc);
+    }
+    for (size_t k = 0; k < nmeta && rc == 0; k++) {
+        char *v = NULL;
+        hid_t a = H5Aexists(w->fid, meta[k].key) > 0 ? H5Aopen(w->fid, meta[k].key, H5P_DEFAULT)
+                                                     : H5I_INVALID_HID;
+        if (a < 0 || read_str_attr(a, &v) != 0 || strcmp(v, meta[k].value) != 0)
+            rc = larv_fail(err, LARV_REOPEN_NOMATCH,
+                           "%s: metadata attribute '%s' is not the one this job writes", tmp,
+                           meta[k].key);
+        free(v);
+        if (a >= 0)
+            H5Aclose(a);
+    }
+    if (g >= 0)
+        H5Gclose(g);
+    if (larv_io_agree(w->comm, rc, err)) {
+        for (size_t i = 0; i < w->n; i++)
+            if (w->dsets[i] >= 0)
+                H5Dclose(w->dsets[i]);
+        H5Fclose(w->fid);
+        w->fid = H5I_INVALID_HID;
+        return -1;
+    }
+    return 0;
+}
+
+int larv_h5_writer_read(larv_writer *w, size_t i, void *dst, larv_err *err)
+{
+    const larv_tensor_info *ti = &w->t[i];
+    if (ti->numel == 0)
+        return 0;
+    if (dset_io(w->dsets[i], ti, 0, ti->numel, dst, 0))
+        return larv_fail(err, LARV_EXIT_IOERR, "%s: tensor '%s': HDF5 read failed",
+                         w->tmp_paths[0], ti->name);
+    return 0;
+}
+
 int larv_h5_writer_create(larv_writer *w, const larv_kv *meta, size_t nmeta, larv_err *err)
 {
     quiet();
@@ -636,6 +723,8 @@ int larv_h5_writer_create(larv_writer *w, const larv_kv *meta, size_t nmeta, lar
         w->dsets[i] = H5I_INVALID_HID;
     if (larv_io_agree(w->comm, rc, err))
         return -1;
+    if (w->reopen)
+        return h5_writer_reopen(w, meta, nmeta, err);
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl >= 0)
         H5Pset_fapl_mpio(fapl, w->comm, MPI_INFO_NULL);

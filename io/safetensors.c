@@ -529,6 +529,38 @@ char *larv_st_build_index(const larv_writer *w)
     return s;
 }
 
+/* Reopen (rank 0): the temporary file f must exist, be total bytes long and
+ * start with exactly the header create would write; else LARV_REOPEN_NOMATCH. */
+static int st_reopen_check(larv_writer *w, size_t f, uint64_t hlen, const char *hdr,
+                           uint64_t total, larv_err *err)
+{
+    const char *tp = w->tmp_paths[f];
+    int fd = open(tp, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return larv_fail(err, errno == ENOENT ? LARV_REOPEN_NOMATCH : LARV_EXIT_IOERR,
+                         "%s: cannot open for resuming: %s", tp, strerror(errno));
+    w->fds[f] = fd;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != total)
+        return larv_fail(err, LARV_REOPEN_NOMATCH,
+                         "%s: not the file this job makes (size %lld, expected %llu)", tp,
+                         (long long)st.st_size, (unsigned long long)total);
+    char *have = malloc((size_t)hlen + 8);
+    if (!have)
+        return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+    unsigned char b[8];
+    for (int q = 0; q < 8; q++)
+        b[q] = (unsigned char)(hlen >> (8 * q));
+    int rc = larv_pread_full(fd, have, hlen + 8, 0, tp, err);
+    if (rc == 0 && (memcmp(have, b, 8) != 0 || memcmp(have + 8, hdr, (size_t)hlen) != 0))
+        rc = larv_fail(err, LARV_REOPEN_NOMATCH,
+                       "%s: its header is not the one this job writes", tp);
+    else if (rc && err)
+        err->code = LARV_REOPEN_NOMATCH;
+    free(have);
+    return rc;
+}
+
 int larv_st_writer_create(larv_writer *w, const char *path, const larv_kv *meta, size_t nmeta,
                           uint64_t max_shard, size_t meta_reserve, larv_err *err)
 {
@@ -594,8 +626,10 @@ int larv_st_writer_create(larv_writer *w, const char *path, const larv_kv *meta,
             w->toff[i] = 8 + hlen + rel[j];
             total += w->t[i].nbytes;
         }
-        if (w->rank == 0) {
-            int fd = open(w->tmp_paths[f], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+        if (w->rank == 0 && w->reopen) {
+            rc = st_reopen_check(w, f, hlen, hdr, total, err);
+        } else if (w->rank == 0) {
+            int fd = open(w->tmp_paths[f], O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
             if (fd < 0) {
                 rc = larv_fail(err, LARV_EXIT_IOERR, "%s: cannot create: %s", w->tmp_paths[f],
                                strerror(errno));
@@ -631,7 +665,7 @@ int larv_st_writer_create(larv_writer *w, const char *path, const larv_kv *meta,
     if (w->rank != 0)
         for (size_t k = 0; k < K && rc == 0; k++) {
             size_t f = k + off0;
-            int fd = open(w->tmp_paths[f], O_WRONLY | O_CLOEXEC);
+            int fd = open(w->tmp_paths[f], O_RDWR | O_CLOEXEC);
             if (fd < 0)
                 rc = larv_fail(err, LARV_EXIT_IOERR, "%s: cannot open for writing: %s",
                                w->tmp_paths[f], strerror(errno));

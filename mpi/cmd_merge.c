@@ -58,6 +58,12 @@ static const char help[] =
     "\n"
     "other:\n"
     "  --allow-nonfinite     accept NaN/Inf in task vectors (refused by default)\n"
+    "  --resume              finish a killed run of the same job (same arguments, inputs and\n"
+    "                        rank count): the tensors it wrote to OUT.larv-tmp, re-read and\n"
+    "                        verified against its journals OUT.larv-tmp.journal.<rank>, are\n"
+    "                        kept, the rest is written; the result is the same bit for bit.\n"
+    "                        Without --resume a leftover OUT.larv-tmp is replaced. A run that\n"
+    "                        fails (rather than being killed) leaves neither behind\n"
     "  --quiet               no progress lines\n"
     "  --help                this text\n"
     "\n"
@@ -267,9 +273,6 @@ static int validate(const larv_merge_cfg *c, larv_err *err)
     if (c->nalpha && c->nalpha != c->ntasks)
         return larv_fail(err, LARV_EXIT_USAGE, "--alpha has %zu values for %zu tasks", c->nalpha,
                          c->ntasks);
-    if (c->resume)
-        return larv_fail(err, LARV_EXIT_USAGE, "--resume is not available yet: rerun the merge "
-                                               "(an interrupted run leaves no output behind)");
     size_t n = c->ntasks + 2;
     char **canons = calloc(n, sizeof(char *));
     int rc = 0;

@@ -30,6 +30,7 @@
 #include "../src/hash.h"
 #include "../src/layers.h"
 #include "coll.h"
+#include "journal.h"
 #include "partition.h"
 #include "progress.h"
 #include "select.h"
@@ -65,6 +66,17 @@ typedef struct {
     void *raw;
     size_t rawcap;
     larv_progress prog;
+    /* resume (--resume; journal.h) */
+    uint64_t job;          /* the job identity */
+    unsigned char *done;   /* nt: written and verified by an interrupted run: skipped */
+    double *pe, *pc;       /* nt x T: the LARV proxies of each analysed tensor */
+    unsigned char *has_pe; /* nt */
+    larv_journal *journal; /* this rank's */
+    /* test hooks (environment; see tests/cli_resume.sh and tests/cli_faults.sh):
+     * LARV_TEST_SLOW_WRITE_MS sleeps that long after each tensor written,
+     * LARV_TEST_FAIL_RANK makes that rank fail at its first tensor write */
+    long slow_ms;
+    int fail_rank;
 } ctx_t;
 
 static double now(void)
@@ -295,6 +307,13 @@ static int spill_read(ctx_t *x, const item_t *it, double *M, size_t n, larv_err 
     return 0;
 }
 
+/* A tensor of the LARV analysis (a block matrix, when LARV is on). */
+static int analysed(const ctx_t *x, const item_t *it)
+{
+    return x->cfg->larv.rule != LARV_RULE_OFF && it->kind == K_MATRIX && it->group >= 1 &&
+           it->group <= x->L;
+}
+
 static int pass_analysis(ctx_t *x, larv_err *err)
 {
     const larv_merge_cfg *cfg = x->cfg;
@@ -313,21 +332,29 @@ static int pass_analysis(ctx_t *x, larv_err *err)
         if (it->owner != x->rank || it->kind != K_MATRIX || it->group < 1 || it->group > x->L)
             continue; /* LARV scales blocks; embed and head keep their own scale */
         const larv_tensor_info *ti = info_of(x, it);
-        if (load_tau(x, it, err)) {
-            rc = -1;
-            break;
-        }
-        int mk = spill_m;
-        larv_merge_opts mo = cfg->mopts;
-        if (larv_merge_matrix(spill_m ? cfg->method : LARV_TA, it->m, it->n, x->T, x->w0, x->tau,
-                              mk ? x->mbuf : NULL, e, c, &mo, err)) {
-            larv_err_prefix(err, "tensor '%s'", ti->name);
-            rc = -1;
-            break;
-        }
-        if (mk && spill_write(x, it, x->mbuf, ti->numel, err)) {
-            rc = -1;
-            break;
+        if (x->done[it->idx]) { /* resumed: the journalled proxies, in the same order */
+            memcpy(e, x->pe + it->idx * x->T, x->T * sizeof(double));
+            memcpy(c, x->pc + it->idx * x->T, x->T * sizeof(double));
+        } else {
+            if (load_tau(x, it, err)) {
+                rc = -1;
+                break;
+            }
+            int mk = spill_m;
+            larv_merge_opts mo = cfg->mopts;
+            if (larv_merge_matrix(spill_m ? cfg->method : LARV_TA, it->m, it->n, x->T, x->w0,
+                                  x->tau, mk ? x->mbuf : NULL, e, c, &mo, err)) {
+                larv_err_prefix(err, "tensor '%s'", ti->name);
+                rc = -1;
+                break;
+            }
+            if (mk && spill_write(x, it, x->mbuf, ti->numel, err)) {
+                rc = -1;
+                break;
+            }
+            memcpy(x->pe + it->idx * x->T, e, x->T * sizeof(double));
+            memcpy(x->pc + it->idx * x->T, c, x->T * sizeof(double));
+            x->has_pe[it->idx] = 1;
         }
         for (size_t t = 0; t < x->T; t++) {
             acc[0 * G + it->group] += e[t];
@@ -492,6 +519,14 @@ static int write_item(ctx_t *x, larv_writer *w, item_t *it, float *fbuf, larv_er
     const larv_tensor_info *ti = info_of(x, it);
     size_t n = ti->numel;
     double lam = x->res->lambda, s = group_scale(x, it->group);
+    if (x->done[it->idx]) {
+        larv_progress_step(&x->prog, ti->nbytes * (x->T + 1));
+        return 0; /* resumed: already in the file */
+    }
+    if (x->fail_rank == x->rank)
+        return larv_fail(err, LARV_EXIT_IOERR,
+                         "%s: tensor '%s': write refused by the test hook LARV_TEST_FAIL_RANK=%d",
+                         x->cfg->out, ti->name, x->rank);
     if (grow(x, n, err))
         return -1;
     if (ti->nbytes > x->rawcap) {
@@ -537,8 +572,146 @@ static int write_item(ctx_t *x, larv_writer *w, item_t *it, float *fbuf, larv_er
     x->out_hash[it->idx] = larv_hash64(x->raw, ti->nbytes, 0);
     if (larv_writer_write(w, it->idx, x->raw, err))
         return -1;
+    /* journalled only once the write returned (a resume re-reads and checks it) */
+    int px = x->has_pe[it->idx];
+    if (larv_journal_add(x->journal, it->idx, ti->name, x->out_hash[it->idx],
+                         x->in_hash + it->idx, x->nt, px ? x->pe + it->idx * x->T : NULL,
+                         px ? x->pc + it->idx * x->T : NULL, err))
+        return -1;
+    if (x->slow_ms > 0) {
+        struct timespec ts = {x->slow_ms / 1000, (x->slow_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     larv_progress_step(&x->prog, ti->nbytes * (x->T + 1));
     return 0;
+}
+
+/* --resume: keep what the journals of an interrupted run say was written, once
+ * the bytes in the temporary file are re-read and their checksum matches. Each
+ * rank checks the tensors it owns. Returns the count kept on this rank. */
+static int verify_resumed(ctx_t *x, larv_writer *w, const larv_journal_state *js, size_t *kept,
+                          size_t *bad, larv_err *err)
+{
+    *kept = *bad = 0;
+    for (size_t i = 0; i < x->nt; i++) {
+        item_t *it = &x->items[i];
+        if (it->owner != x->rank || !js->have[i])
+            continue;
+        const larv_tensor_info *ti = info_of(x, it);
+        int need_proxy = analysed(x, it) && x->L > 0;
+        if (need_proxy && !js->has_proxy[i]) {
+            (*bad)++;
+            continue;
+        }
+        if (ti->nbytes > x->rawcap) {
+            free(x->raw);
+            x->raw = malloc(ti->nbytes ? ti->nbytes : 1);
+            x->rawcap = x->raw ? ti->nbytes : 0;
+            if (!x->raw)
+                return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+        }
+        if (larv_writer_read(w, i, x->raw, err))
+            return -1;
+        if (larv_hash64(x->raw, ti->nbytes, 0) != js->out_hash[i]) {
+            (*bad)++;
+            continue;
+        }
+        x->done[i] = 1;
+        x->out_hash[i] = js->out_hash[i];
+        for (size_t f = 0; f <= x->T; f++)
+            x->in_hash[f * x->nt + i] = js->in_hash[f * x->nt + i];
+        if (js->has_proxy[i]) {
+            memcpy(x->pe + i * x->T, js->e + i * x->T, x->T * sizeof(double));
+            memcpy(x->pc + i * x->T, js->c + i * x->T, x->T * sizeof(double));
+            x->has_pe[i] = 1;
+        }
+        (*kept)++;
+    }
+    return 0;
+}
+
+/* The output: created, or with --resume reopened when an interrupted run of the
+ * same job left its temporary file and journals. Collective. */
+static int open_output(ctx_t *x, larv_writer **wp, larv_err *err)
+{
+    const larv_merge_cfg *cfg = x->cfg;
+    *wp = NULL;
+    int rc = 0;
+    larv_tensor_info *infos = malloc(x->nt * sizeof *infos);
+    const char **names = malloc(x->nt * sizeof *names);
+    size_t T = x->T, nn = x->nt ? x->nt : 1;
+    x->done = calloc(nn, 1);
+    x->has_pe = calloc(nn, 1);
+    x->pe = calloc(nn * (T ? T : 1), sizeof(double));
+    x->pc = calloc(nn * (T ? T : 1), sizeof(double));
+    if (!infos || !names || !x->done || !x->has_pe || !x->pe || !x->pc)
+        rc = larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+    for (size_t i = 0; rc == 0 && i < x->nt; i++) {
+        infos[i] = *info_of(x, &x->items[i]);
+        names[i] = infos[i].name;
+    }
+    larv_writer_opts wo = {0};
+    wo.atomic = 1;
+    wo.meta_reserve = 4096 + 64 * x->nt + 256 * (x->T + 1) + 512 * (size_t)(x->L + 2);
+    x->job = larv_job_identity(cfg, x->size, x->base, x->tasks);
+    larv_journal_state js = {0};
+    int resumed = 0;
+    if (rc == 0 && cfg->resume)
+        rc = larv_journal_load(cfg->out, x->job, x->size, T, x->nt, names, &js, err);
+    rc = larv_coll_check(x->comm, rc, err);
+    if (rc == 0 && cfg->resume) {
+        int found = js.njournals > 0;
+        MPI_Allreduce(MPI_IN_PLACE, &found, 1, MPI_INT, MPI_MIN, x->comm);
+        larv_err why;
+        larv_err_clear(&why);
+        int r = 1;
+        if (found)
+            r = larv_writer_reopen(cfg->out, x->comm, infos, x->nt, NULL, 0, &wo, wp, &why);
+        else
+            snprintf(why.msg, sizeof why.msg, "no journal of this job beside %s%s", cfg->out,
+                     ".larv-tmp");
+        if (r < 0) {
+            *err = why;
+            rc = -1;
+        } else if (r == 1 && x->rank == 0) {
+            fprintf(stderr, "[larv] resume: nothing to resume (%s): a full run\n", why.msg);
+        }
+        resumed = r == 0;
+    }
+    if (rc == 0 && !resumed) {
+        if (x->rank == 0) /* stale journals (create replaces any temporary output) */
+            larv_journal_remove_all(cfg->out);
+        /* collective: no rank opens its journal before rank 0 removed the old ones */
+        rc = larv_writer_create(cfg->out, x->comm, infos, x->nt, NULL, 0, &wo, wp, err);
+    }
+    if (rc == 0)
+        rc = larv_coll_check(x->comm,
+                             larv_journal_open(cfg->out, x->rank, x->size, x->job, T, !resumed,
+                                               &x->journal, err),
+                             err);
+    if (rc == 0 && resumed) {
+        size_t kept = 0, bad = 0;
+        int lrc = verify_resumed(x, *wp, &js, &kept, &bad, err);
+        rc = larv_coll_check(x->comm, lrc, err);
+        uint64_t cnt[2] = {kept, bad};
+        if (rc == 0) {
+            MPI_Allreduce(MPI_IN_PLACE, cnt, 2, MPI_UINT64_T, MPI_SUM, x->comm);
+            if (x->rank == 0)
+                fprintf(stderr,
+                        "[larv] resume: skipped %zu of %zu tensors (already written to %s%s and "
+                        "verified)%s\n",
+                        (size_t)cnt[0], x->nt, cfg->out, ".larv-tmp",
+                        cnt[1] ? "; some journalled tensors did not verify and are rewritten" : "");
+        }
+    }
+    if (rc && *wp) {
+        larv_writer_abort(*wp);
+        *wp = NULL;
+    }
+    larv_journal_state_free(&js);
+    free(infos);
+    free(names);
+    return rc;
 }
 
 static int open_inputs(ctx_t *x, larv_err *err)
@@ -598,6 +771,10 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
     double t_start = now();
     res->lambda = cfg->have_lambda ? cfg->lambda : larv_method_default_lambda(cfg->method);
     larv_progress_init(&x->prog, comm, cfg->quiet);
+    const char *hook = getenv("LARV_TEST_SLOW_WRITE_MS");
+    x->slow_ms = hook ? atol(hook) : 0;
+    hook = getenv("LARV_TEST_FAIL_RANK");
+    x->fail_rank = hook && *hook ? atoi(hook) : -1;
 
     larv_writer *w = NULL;
     float *fbuf = NULL;
@@ -630,6 +807,12 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
         }
         res->ntensors = x->nt;
     }
+    /* the output: every rank creates (or reopens) it together, before the passes */
+    int made_output = 0;
+    if (rc == 0) {
+        rc = open_output(x, &w, err);
+        made_output = rc == 0;
+    }
     if (rc == 0 && cfg->larv.rule != LARV_RULE_OFF && x->L > 0) {
         double t0 = now();
         rc = pass_analysis(x, err);
@@ -638,19 +821,7 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
     if (rc == 0 && cfg->method == LARV_TIES)
         rc = pass_ties(x, fbuf, err); /* fails on every rank together */
 
-    /* the output: every rank creates it together, writes its own tensors */
-    if (rc == 0) {
-        larv_tensor_info *infos = malloc(x->nt * sizeof *infos);
-        rc = infos ? 0 : -1;
-        for (size_t i = 0; rc == 0 && i < x->nt; i++)
-            infos[i] = *info_of(x, &x->items[i]);
-        larv_writer_opts wo = {0};
-        wo.atomic = 1;
-        wo.meta_reserve = 4096 + 64 * x->nt + 256 * (x->T + 1) + 512 * (size_t)(x->L + 2);
-        if (rc == 0)
-            rc = larv_writer_create(cfg->out, comm, infos, x->nt, NULL, 0, &wo, &w, err);
-        free(infos);
-    }
+    /* every rank writes its own tensors */
     if (rc == 0) {
         double t0 = now();
         larv_progress_begin(&x->prog, "merge+write", (x->T + 1) * owned_bytes(x, 0));
@@ -660,8 +831,6 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
                 lrc = write_item(x, w, &x->items[i], fbuf, err);
         res->pass_seconds[3] = now() - t0;
         rc = larv_coll_check(comm, lrc, err);
-        if (rc)
-            larv_writer_abort(w);
     }
     if (rc == 0) {
         /* provenance: every per-tensor hash reaches every rank */
@@ -687,13 +856,19 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
         rc = larv_coll_check(comm, rc, err);
         if (rc == 0)
             rc = larv_writer_set_meta(w, meta, 2, err);
-        if (rc == 0)
+        if (rc == 0) {
             rc = larv_writer_close(w, err);
-        else
-            larv_writer_abort(w);
+            w = NULL; /* closed (or, on a failure, removed) */
+        }
         free(prov);
         free(sums);
     }
+    /* a failure that was not a kill: no temporary output and no journal are left */
+    if (w) /* rc != 0 on every rank here */
+        larv_writer_abort(w);
+    larv_journal_close(x->journal);
+    if (made_output && x->rank == 0)
+        larv_journal_remove_all(cfg->out);
     larv_progress_end(&x->prog);
     if (x->spill)
         fclose(x->spill);
@@ -708,6 +883,10 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
     free(x->tau);
     free(x->mbuf);
     free(x->raw);
+    free(x->done);
+    free(x->pe);
+    free(x->pc);
+    free(x->has_pe);
     free(fbuf);
     return rc;
 }
