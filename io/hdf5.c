@@ -781,15 +781,25 @@ int larv_h5_writer_create(larv_writer *w, const larv_kv *meta, size_t nmeta, lar
         H5Gclose(g);
     if (rc == 0 && H5Fflush(w->fid, H5F_SCOPE_GLOBAL) < 0)
         rc = larv_fail(err, LARV_EXIT_IOERR, "%s: cannot flush the HDF5 structure", path);
-    if (larv_io_agree(w->comm, rc, err)) {
-        for (size_t i = 0; i < w->n; i++)
-            if (w->dsets[i] >= 0)
-                H5Dclose(w->dsets[i]);
-        H5Fclose(w->fid);
-        w->fid = H5I_INVALID_HID;
+    rc = larv_io_agree(w->comm, rc, err);
+    /* Closed and opened again: a run resumed after a kill (larv_writer_reopen)
+     * then makes the same HDF5 calls on a freshly opened file as an
+     * uninterrupted one, so both give the same bytes (HDF5 places what it adds
+     * later differently in the session that created the file). */
+    for (size_t i = 0; i < w->n; i++)
+        if (w->dsets[i] >= 0)
+            H5Dclose(w->dsets[i]);
+    for (size_t i = 0; i < w->n; i++)
+        w->dsets[i] = H5I_INVALID_HID;
+    if (H5Fclose(w->fid) < 0 && rc == 0)
+        rc = larv_fail(err, LARV_EXIT_IOERR, "%s: cannot close the new HDF5 file", tmp);
+    w->fid = H5I_INVALID_HID;
+    if (larv_io_agree(w->comm, rc, err))
         return -1;
-    }
-    return 0;
+    rc = h5_writer_reopen(w, meta, nmeta, err);
+    if (rc && err && err->code == LARV_REOPEN_NOMATCH)
+        err->code = LARV_EXIT_IOERR;
+    return rc;
 }
 
 int larv_h5_writer_set_meta(larv_writer *w, const larv_kv *meta, size_t nmeta, larv_err *err)
