@@ -95,7 +95,8 @@ uint64_t larv_job_identity(const larv_merge_cfg *cfg, int nranks, larv_ckpt *bas
         sb_add(&b, " %a", cfg->alpha[i]);
     sb_add(&b, "\nlarv %d eta %a rho %a gamma %a s %a %a %a embed %a head %a\n", (int)o->rule,
            o->eta, o->rho, o->gamma, o->s_low, o->s_mid, o->s_high, o->embed_scale, o->head_scale);
-    sb_add(&b, "allow_nonfinite %d\n", cfg->allow_nonfinite);
+    sb_add(&b, "allow_nonfinite %d\nranks_per_matrix %d\n", cfg->allow_nonfinite,
+           cfg->ranks_per_matrix);
     sb_list(&b, "exclude", cfg->exclude, cfg->nexclude);
     sb_list(&b, "embed_pattern", cfg->embed_pat, cfg->nembed_pat);
     sb_list(&b, "head_pattern", cfg->head_pat, cfg->nhead_pat);

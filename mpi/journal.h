@@ -19,7 +19,8 @@
  *
  * The job identity hashes everything the output depends on: the larv version,
  * the method and every parameter, the LARV options, the output name, the number
- * of ranks (the LARV sums are added in a per-rank order), and every input's
+ * of ranks and --ranks-per-matrix (the LARV sums are added in a per-rank order,
+ * and the team size picks the eigensolver), and every input's
  * path, size, modification time and tensor list. */
 #ifndef LARV_JOURNAL_H
 #define LARV_JOURNAL_H
