@@ -111,6 +111,7 @@ char *larv_report_json(const larv_merge_cfg *cfg, const larv_merge_result *res, 
         json_object_set_new(s, "bytes_read", json_integer((json_int_t)res->bytes_read));
         json_object_set_new(s, "bytes_written", json_integer((json_int_t)res->bytes_written));
         json_object_set_new(s, "load_imbalance", json_real(res->imbalance));
+        json_object_set_new(s, "ranks_per_matrix", json_integer(res->team_size));
         json_object_set_new(root, "summary", s);
     }
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));

@@ -64,6 +64,9 @@ static const char help[] =
     "                        kept, the rest is written; the result is the same bit for bit.\n"
     "                        Without --resume a leftover OUT.larv-tmp is replaced. A run that\n"
     "                        fails (rather than being killed) leaves neither behind\n"
+    "  --ranks-per-matrix G  ranks that share one matrix: its eigenproblems run on a ScaLAPACK\n"
+    "                        grid of G ranks (default: automatic, only when ranks outnumber\n"
+    "                        the matrices; 1 = never)\n"
     "  --quiet               no progress lines\n"
     "  --help                this text\n"
     "\n"
@@ -80,7 +83,7 @@ static const char help[] =
 enum {
     O_METHOD = 256, O_BASE, O_TASK, O_OUT, O_REPORT, O_JOB, O_LAMBDA, O_TIESK, O_TIESM, O_ISOC,
     O_ALPHA, O_PREC, O_EXCL, O_LARV, O_SLOW, O_SMID, O_SHIGH, O_ETA, O_RHO, O_GAMMA, O_ESCALE,
-    O_HSCALE, O_EPAT, O_HPAT, O_NONFIN, O_QUIET, O_RESUME, O_HELP
+    O_HSCALE, O_EPAT, O_HPAT, O_NONFIN, O_QUIET, O_RESUME, O_HELP, O_RPM
 };
 
 static const struct option longopts[] = {
@@ -97,7 +100,7 @@ static const struct option longopts[] = {
     {"embed-scale", required_argument, 0, O_ESCALE}, {"head-scale", required_argument, 0, O_HSCALE},
     {"embed-pattern", required_argument, 0, O_EPAT}, {"head-pattern", required_argument, 0, O_HPAT},
     {"allow-nonfinite", no_argument, 0, O_NONFIN}, {"quiet", no_argument, 0, O_QUIET},
-    {"resume", no_argument, 0, O_RESUME},         {"help", no_argument, 0, O_HELP},
+    {"resume", no_argument, 0, O_RESUME},       {"ranks-per-matrix", required_argument, 0, O_RPM},         {"help", no_argument, 0, O_HELP},
     {0, 0, 0, 0}};
 
 static int num(const char *opt, const char *s, double *v, larv_err *err)
@@ -227,6 +230,15 @@ static int apply(larv_merge_cfg *c, int opt, const char *arg, int *tasks_reset, 
     case O_RESUME:
         c->resume = 1;
         return 0;
+    case O_RPM: {
+        double v = 0;
+        if (num(name, arg, &v, err))
+            return -1;
+        if (v < 0 || v > 4096 || v != (int)v)
+            return larv_fail(err, LARV_EXIT_USAGE, "--ranks-per-matrix: '%s' is not a count", arg);
+        c->ranks_per_matrix = (int)v;
+        return 0;
+    }
     }
     return larv_fail(err, LARV_EXIT_USAGE, "unknown option");
 }

@@ -34,6 +34,7 @@
 #include "partition.h"
 #include "progress.h"
 #include "select.h"
+#include "team.h"
 
 typedef enum { K_MATRIX, K_VECTOR, K_KEEP } tkind;
 
@@ -66,6 +67,7 @@ typedef struct {
     void *raw;
     size_t rawcap;
     larv_progress prog;
+    larv_team team; /* ranks sharing one matrix at a time (ScaLAPACK) */
     /* resume (--resume; journal.h) */
     uint64_t job;          /* the job identity */
     unsigned char *done;   /* nt: written and verified by an interrupted run: skipped */
@@ -229,14 +231,26 @@ static int build_plan(ctx_t *x, larv_err *err)
                            : larv_cost_estimate(ti->numel, 1, x->T, 0);
     }
     free(raw_group);
+    /* more ranks than matrices to factor: teams of g ranks share each matrix */
+    size_t nsvd = 0;
+    for (size_t i = 0; i < x->nt; i++)
+        nsvd += x->items[i].kind == K_MATRIX && work[i].cost > 0 &&
+                (cfg->method == LARV_TSV || cfg->method == LARV_ISO_C ||
+                 cfg->method == LARV_ISO_CTS || cfg->larv.rule != LARV_RULE_OFF);
+    int g = cfg->ranks_per_matrix > 0 ? cfg->ranks_per_matrix : larv_team_auto_size(x->size, nsvd);
+    if (larv_team_make(x->comm, g, &x->team, err)) {
+        free(work);
+        return -1;
+    }
+    x->res->team_size = x->team.size;
     larv_partition part = {0};
-    int rc = larv_partition_make(work, x->nt, x->size, &part, err);
+    int rc = larv_partition_make(work, x->nt, x->team.count, &part, err);
     free(work);
     if (rc)
         return -1;
     x->res->imbalance = part.imbalance;
     for (size_t i = 0; i < x->nt; i++)
-        x->items[i].owner = part.owner[i];
+        x->items[i].owner = larv_team_leader(part.owner[i], g);
     larv_partition_free(&part);
     return 0;
 }
@@ -327,6 +341,8 @@ static int pass_analysis(ctx_t *x, larv_err *err)
         rc = larv_fail(err, LARV_EXIT_FAIL, "out of memory");
     int spill_m = cfg->method != LARV_TIES;
     larv_progress_begin(&x->prog, "analysis", (x->T + 1) * owned_bytes(x, 1));
+    larv_team_begin(&x->team);
+    larv_team_serve(&x->team); /* members: until the leader is done */
     for (size_t i = 0; i < x->nt && rc == 0; i++) {
         item_t *it = &x->items[i];
         if (it->owner != x->rank || it->kind != K_MATRIX || it->group < 1 || it->group > x->L)
@@ -364,6 +380,7 @@ static int pass_analysis(ctx_t *x, larv_err *err)
         acc[3 * G + it->group] += 1;
         larv_progress_step(&x->prog, ti->nbytes * (x->T + 1));
     }
+    larv_team_end(&x->team);
     free(e);
     free(c);
     if (larv_coll_check(x->comm, rc, err)) {
@@ -767,6 +784,7 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
     MPI_Comm_rank(comm, &x->rank);
     MPI_Comm_size(comm, &x->size);
     x->T = cfg->ntasks;
+    x->team.comm = MPI_COMM_NULL;
     x->tasks = calloc(x->T, sizeof(larv_ckpt *));
     double t_start = now();
     res->lambda = cfg->have_lambda ? cfg->lambda : larv_method_default_lambda(cfg->method);
@@ -826,9 +844,12 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
         double t0 = now();
         larv_progress_begin(&x->prog, "merge+write", (x->T + 1) * owned_bytes(x, 0));
         int lrc = 0;
+        larv_team_begin(&x->team);
+        larv_team_serve(&x->team);
         for (size_t i = 0; i < x->nt && lrc == 0; i++)
             if (x->items[i].owner == x->rank)
                 lrc = write_item(x, w, &x->items[i], fbuf, err);
+        larv_team_end(&x->team);
         res->pass_seconds[3] = now() - t0;
         rc = larv_coll_check(comm, lrc, err);
     }
@@ -872,6 +893,7 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
     larv_progress_end(&x->prog);
     if (x->spill)
         fclose(x->spill);
+    larv_team_free(&x->team);
     larv_ckpt_close(x->base);
     for (size_t t = 0; t < x->T && x->tasks; t++)
         larv_ckpt_close(x->tasks[t]);

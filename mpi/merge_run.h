@@ -27,7 +27,8 @@ typedef struct {
     uint64_t *input_bytes;  /* T + 1 */
     size_t ntensors, nmatrix_total;
     uint64_t nparams;
-    double imbalance;    /* max/mean estimated cost per rank */
+    double imbalance;    /* max/mean estimated cost per rank (per team) */
+    int team_size;       /* ranks sharing one matrix (ScaLAPACK grid); 1 = none */
 } larv_merge_result;
 
 /* Run the merge described by cfg on comm. Collective. Returns 0 or -1 (same on

@@ -45,5 +45,15 @@ for m in ta ties tsv iso-c iso-cts; do
       pass=$((pass+1)); else echo "FAIL: $m differs across rank counts"; fail=$((fail+1)); fi
   done
 done
+# teams: 2 ranks share each matrix, its eigenproblems on a ScaLAPACK grid
+# (pdsyevd) instead of LAPACK; the merge must not change beyond 1e-6
+for m in tsv iso-cts; do
+  out="$work/$m-team.safetensors"
+  if LARV_TEAM_MIN_ORDER=16 $MPIEXEC -np 4 $LARV merge "${pool[@]}" --method $m --out "$out" \
+       --ranks-per-matrix 2 --report "$work/team.json" --quiet >"$work/log" 2>&1 \
+     && grep -q '"ranks_per_matrix": 2' "$work/team.json" \
+     && $PY "$LARV_SRC/tests/reference/compare.py" "$work/$m-tiered3-np1.safetensors" "$out" 1e-6; then
+    pass=$((pass+1)); else echo "FAIL: $m with ScaLAPACK teams"; cat "$work/log"; fail=$((fail+1)); fi
+done
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

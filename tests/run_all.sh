@@ -2,7 +2,7 @@
 # The whole test suite, from a fresh Debian machine: installs what is missing,
 # builds larv, and runs
 #   1. every test (unit, MPI at 1/2/4 ranks, CLI, fuzz-corpus replay) in build/;
-#   2. the unit, fuzz-replay and MPI tests again under AddressSanitizer + UBSan;
+#   2. all of them again under AddressSanitizer + UBSan (larv itself too);
 #   3. each libFuzzer target for a short time (LARV_FUZZ_SECONDS, default 30).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +16,7 @@ echo "== tests (Release build) =="
 echo "== tests under AddressSanitizer + UBSan =="
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DLARV_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"
-(cd build-asan && ctest --output-on-failure -j"$jobs" -L 'unit|fuzz|mpi')
+(cd build-asan && ctest --output-on-failure -j"$jobs")
 
 if command -v clang >/dev/null; then
   echo "== libFuzzer (${LARV_FUZZ_SECONDS:-30} s per target) =="
