@@ -138,7 +138,9 @@ static int read_f64(ctx_t *x, size_t f, const item_t *it, double *dst, larv_err 
 }
 
 /* w0 = base, tau[t] = theta_t - theta_0, checked for NaN/Inf. */
-static int load_tau(ctx_t *x, const item_t *it, larv_err *err)
+/* factor: the tensor goes through an eigen/SVD factorization (LARV proxies,
+ * TSV-M, Iso-C, Iso-CTS), which NaN/Inf would break even when accepted. */
+static int load_tau(ctx_t *x, const item_t *it, int factor, larv_err *err)
 {
     const larv_tensor_info *ti = info_of(x, it);
     size_t n = ti->numel;
@@ -157,6 +159,13 @@ static int load_tau(ctx_t *x, const item_t *it, larv_err *err)
             return larv_fail(err, LARV_EXIT_DATAERR,
                              "%s: tensor '%s': the task vector has NaN or Inf values "
                              "(--allow-nonfinite accepts them)",
+                             larv_ckpt_path(x->tasks[t]), ti->name);
+        if (bad && factor)
+            return larv_fail(err, LARV_EXIT_DATAERR,
+                             "%s: tensor '%s': the task vector has NaN or Inf values, which no "
+                             "SVD can factor (LARV proxies, TSV-M, Iso-C, Iso-CTS); "
+                             "--allow-nonfinite applies to elementwise merges only "
+                             "(TA, TIES, vector parameters) with --larv off",
                              larv_ckpt_path(x->tasks[t]), ti->name);
     }
     return 0;
@@ -352,7 +361,7 @@ static int pass_analysis(ctx_t *x, larv_err *err)
             memcpy(e, x->pe + it->idx * x->T, x->T * sizeof(double));
             memcpy(c, x->pc + it->idx * x->T, x->T * sizeof(double));
         } else {
-            if (load_tau(x, it, err)) {
+            if (load_tau(x, it, 1, err)) {
                 rc = -1;
                 break;
             }
@@ -426,7 +435,7 @@ static inline float tau32(double d, float s)
 static int load_tau_f32(ctx_t *x, const item_t *it, float *out, larv_err *err)
 {
     size_t n = info_of(x, it)->numel;
-    if (load_tau(x, it, err))
+    if (load_tau(x, it, 0, err))
         return -1;
     float s = (float)group_scale(x, it->group);
     for (size_t i = 0; i < n * x->T; i++)
@@ -571,7 +580,7 @@ static int write_item(ctx_t *x, larv_writer *w, item_t *it, float *fbuf, larv_er
             if (spill_read(x, it, M, n, err) || read_f64(x, 0, it, x->w0, err))
                 return -1;
         } else {
-            if (load_tau(x, it, err))
+            if (load_tau(x, it, it->kind == K_MATRIX && cfg->method != LARV_TA, err))
                 return -1;
             if (it->kind == K_MATRIX) {
                 if (larv_merge_matrix(cfg->method, it->m, it->n, x->T, x->w0, x->tau, M, NULL,

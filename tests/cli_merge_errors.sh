@@ -124,6 +124,9 @@ expect inf-vector 65 "infv.safetensors|$V|NaN or Inf" o.safetensors -- \
 $PY mut.py nan $T2 nanv.safetensors $V
 expect nan-ties 65 "nanv.safetensors|$V|NaN or Inf" o.safetensors -- \
   --method ties --base $B --task $T1 --task nanv.safetensors --out o.safetensors
+# accepted NaN still cannot go through an SVD: a clear refusal, not a LAPACK error
+NP=2 expect nan-factor 65 "nanw.safetensors|$W|no SVD can factor" o.safetensors -- \
+  --method tsv --base $B --task $T1 --task nanw.safetensors --out o.safetensors --allow-nonfinite
 if $MPIEXEC -np 2 $LARV merge --quiet --method ta --base $B --task $T1 --task nanv.safetensors \
      --out nan-ok.safetensors --allow-nonfinite >out.log 2>&1 && [ -e nan-ok.safetensors ]; then
   pass=$((pass+1)); echo "ok   allow-nonfinite: accepted"
