@@ -31,7 +31,7 @@
 #include "../src/layers.h"
 #include "coll.h"
 #include "journal.h"
-#include "partition.h"
+#include "plan.h"
 #include "progress.h"
 #include "select.h"
 #include "team.h"
@@ -191,76 +191,38 @@ static uint64_t owned_bytes(const ctx_t *x, int blocks_only)
 
 static int build_plan(ctx_t *x, larv_err *err)
 {
-    const larv_merge_cfg *cfg = x->cfg;
-    larv_group_rules rules = {cfg->embed_pat, cfg->nembed_pat, cfg->head_pat, cfg->nhead_pat};
     x->nt = larv_ckpt_ntensors(x->base);
     x->items = calloc(x->nt ? x->nt : 1, sizeof(item_t));
-    if (!x->items)
-        return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
-    long maxblock = -1;
-    long *raw_group = malloc((x->nt ? x->nt : 1) * sizeof(long));
-    if (!raw_group)
-        return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
-    for (size_t i = 0; i < x->nt; i++) {
-        const larv_tensor_info *ti = larv_ckpt_tensor(x->base, i);
-        raw_group[i] = larv_layer_of(ti->name, &rules);
-        if (raw_group[i] > maxblock)
-            maxblock = raw_group[i];
-    }
-    x->L = maxblock + 1;
-    larv_work_item *work = calloc(x->nt ? x->nt : 1, sizeof(larv_work_item));
-    if (!work) {
-        free(raw_group);
+    const larv_tensor_info **infos = malloc((x->nt ? x->nt : 1) * sizeof *infos);
+    if (!x->items || !infos) {
+        free(infos);
         return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
     }
-    for (size_t i = 0; i < x->nt; i++) {
-        const larv_tensor_info *ti = larv_ckpt_tensor(x->base, i);
-        item_t *it = &x->items[i];
-        it->idx = i;
-        long g = raw_group[i];
-        it->group = g == LARV_GROUP_EMBED ? 0 : g == LARV_GROUP_HEAD ? x->L + 1 : g + 1;
-        int excluded = larv_match_any(ti->name, cfg->exclude, cfg->nexclude);
-        if (!larv_dtype_is_float(ti->dtype) || (excluded && cfg->method == LARV_TIES))
-            it->kind = K_KEEP;
-        else if (ti->ndim == 2 && !excluded && ti->shape[0] > 0 && ti->shape[1] > 0)
-            it->kind = K_MATRIX;
-        else
-            it->kind = K_VECTOR;
-        if (it->kind == K_MATRIX) {
-            it->m = (size_t)ti->shape[0];
-            it->n = (size_t)ti->shape[1];
-        }
-        work[i].tensor = i;
-        work[i].group = it->group;
-        int svd = cfg->method != LARV_TA && cfg->method != LARV_TIES;
-        int larv_on = cfg->larv.rule != LARV_RULE_OFF && g >= 0;
-        work[i].cost = it->kind == K_MATRIX
-                           ? larv_cost_estimate(it->m, it->n, x->T,
-                                                LARV_COST_MATRIX | (svd || larv_on ? LARV_COST_SVD : 0))
-                           : larv_cost_estimate(ti->numel, 1, x->T, 0);
-    }
-    free(raw_group);
-    /* more ranks than matrices to factor: teams of g ranks share each matrix */
-    size_t nsvd = 0;
     for (size_t i = 0; i < x->nt; i++)
-        nsvd += x->items[i].kind == K_MATRIX && work[i].cost > 0 &&
-                (cfg->method == LARV_TSV || cfg->method == LARV_ISO_C ||
-                 cfg->method == LARV_ISO_CTS || cfg->larv.rule != LARV_RULE_OFF);
-    int g = cfg->ranks_per_matrix > 0 ? cfg->ranks_per_matrix : larv_team_auto_size(x->size, nsvd);
-    if (larv_team_make(x->comm, g, &x->team, err)) {
-        free(work);
-        return -1;
-    }
-    x->res->team_size = x->team.size;
-    larv_partition part = {0};
-    int rc = larv_partition_make(work, x->nt, x->team.count, &part, err);
-    free(work);
+        infos[i] = larv_ckpt_tensor(x->base, i);
+    larv_plan p;
+    int rc = larv_plan_make(infos, x->nt, x->cfg, x->T, x->size, &p, err);
+    free(infos);
     if (rc)
         return -1;
-    x->res->imbalance = part.imbalance;
-    for (size_t i = 0; i < x->nt; i++)
-        x->items[i].owner = larv_team_leader(part.owner[i], g);
-    larv_partition_free(&part);
+    x->L = p.L;
+    x->res->imbalance = p.imbalance;
+    static const tkind kinds[] = {[LARV_KIND_MATRIX] = K_MATRIX, [LARV_KIND_VECTOR] = K_VECTOR,
+                                  [LARV_KIND_KEEP] = K_KEEP};
+    for (size_t i = 0; i < x->nt; i++) {
+        item_t *it = &x->items[i];
+        it->idx = i;
+        it->group = p.items[i].group;
+        it->kind = kinds[p.items[i].kind];
+        it->m = p.items[i].m;
+        it->n = p.items[i].n;
+        it->owner = larv_team_leader(p.items[i].unit_owner, p.team_size);
+    }
+    int g = p.team_size;
+    larv_plan_free(&p);
+    if (larv_team_make(x->comm, g, &x->team, err))
+        return -1;
+    x->res->team_size = x->team.size;
     return 0;
 }
 
