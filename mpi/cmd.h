@@ -8,5 +8,6 @@ int larv_cmd_convert(int argc, char **argv);
 int larv_cmd_synth(int argc, char **argv);
 int larv_cmd_merge(int argc, char **argv);
 int larv_cmd_verify(int argc, char **argv);
+int larv_cmd_plan(int argc, char **argv);
 
 #endif

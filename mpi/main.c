@@ -5,6 +5,7 @@
 
 #include "../src/err.h"
 #include "cmd.h"
+#include "threads.h"
 
 static const char usage[] =
     "larv " LARV_VERSION " - merge fine-tuned models without data, layer-aware (LARV), on MPI ranks\n"
@@ -21,6 +22,7 @@ static const char usage[] =
     "  synth    write a synthetic task pool (base + T fine-tuned checkpoints) with real\n"
     "           architectures' names and shapes (CLIP ViT-B/32, B/16, L/14, tiny)\n"
     "  verify   check a merged file's per-tensor checksums against its provenance\n"
+    "  plan     show how N ranks would split a merge (layers, tensors, ScaLAPACK teams)\n"
     "\n"
     "Run 'larv COMMAND --help' for a command's options and examples.\n"
     "\n"
@@ -43,7 +45,7 @@ int main(int argc, char **argv)
         int (*fn)(int, char **);
     } cmds[] = {
         {"merge", larv_cmd_merge},     {"inspect", larv_cmd_inspect}, {"convert", larv_cmd_convert},
-        {"synth", larv_cmd_synth},     {"verify", larv_cmd_verify},
+        {"synth", larv_cmd_synth},     {"verify", larv_cmd_verify},   {"plan", larv_cmd_plan},
     };
     int (*fn)(int, char **) = NULL;
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
@@ -58,6 +60,7 @@ int main(int argc, char **argv)
     /* A failing rank must not leave the others hanging: errors in MPI calls
      * return codes that the commands check and turn into MPI_Abort. */
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    larv_blas_threads_init(MPI_COMM_WORLD); /* BLAS threads = cores per node-local rank */
     int rc = fn(argc - 1, argv + 1);
     MPI_Finalize();
     return rc;

@@ -41,7 +41,14 @@ ok $LARV merge --job jobs/job.yaml --method iso-c --out "$work/other.safetensors
 ok $LARV verify "$work/other.safetensors"
 ok sh -c "$LARV inspect $work/other.safetensors --json | grep -q larv_provenance || $LARV inspect $work/other.safetensors | grep -q 'vision_model'"
 # every command teaches
-for c in merge inspect convert synth verify; do
+# plan: layers while ranks <= layer groups, then tensors, then teams (tiny: 4 blocks, 26 matrices)
+ok sh -c "$LARV plan --arch tiny --tasks 3 --method tsv --ranks 2,6,7,60 > plan.txt"
+ok grep -Eq '^ +6 +6 +1 +layers' plan.txt
+ok grep -Eq '^ +7 +7 +1 +tensors' plan.txt
+ok grep -Eq '^ +60 +30 +2 +tensors' plan.txt
+ok sh -c "$LARV plan --base jobs/pool/base.safetensors --tasks 2 --method iso-c --ranks 3 | grep -q layers"
+ok sh -c "! $LARV plan --arch nope --tasks 2 --method ta 2>/dev/null"
+for c in merge inspect convert synth verify plan; do
   ok sh -c "$LARV $c --help | grep -qi 'usage'"
 done
 ok sh -c "$LARV --help | grep -q 'commands:'"
