@@ -6,7 +6,6 @@
 #include "../src/err.h"
 #include "cmd.h"
 #include "threads.h"
-#include "threads.h"
 
 static const char usage[] =
     "larv " LARV_VERSION " - merge fine-tuned models without data, layer-aware (LARV), on MPI ranks\n"
@@ -61,7 +60,6 @@ int main(int argc, char **argv)
     /* A failing rank must not leave the others hanging: errors in MPI calls
      * return codes that the commands check and turn into MPI_Abort. */
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    larv_blas_threads_init(MPI_COMM_WORLD); /* BLAS threads = cores per node-local rank */
     larv_blas_threads_init(MPI_COMM_WORLD); /* BLAS threads = cores per node-local rank */
     int rc = fn(argc - 1, argv + 1);
     MPI_Finalize();
