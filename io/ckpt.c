@@ -286,18 +286,7 @@ const larv_kv *larv_ckpt_meta_at(const larv_ckpt *c, size_t i)
 
 long larv_ckpt_find(const larv_ckpt *c, const char *name)
 {
-    size_t lo = 0, hi = c->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int r = strcmp(c->t[mid].name, name);
-        if (r == 0)
-            return (long)mid;
-        if (r < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -1;
+    return larv_tensor_find(c->t, c->n, name);
 }
 
 const char *larv_ckpt_meta(const larv_ckpt *c, const char *key)

@@ -213,18 +213,7 @@ static int read_index_file(const char *path, char **buf, size_t *len, uint64_t *
 
 static long find_in_header(const larv_st_header *h, const char *name)
 {
-    size_t lo = 0, hi = h->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int r = strcmp(h->t[mid].name, name);
-        if (r == 0)
-            return (long)mid;
-        if (r < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -1;
+    return larv_tensor_find(h->t, h->n, name);
 }
 
 int larv_sharded_ckpt_open(larv_ckpt *c, larv_err *err)

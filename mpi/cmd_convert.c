@@ -9,6 +9,7 @@
 
 #include "../io/ckpt.h"
 #include "cmd.h"
+#include "partition.h"
 
 static const char help[] =
     "usage: larv convert IN OUT [--shard-size BYTES]\n"
@@ -63,44 +64,6 @@ static int parse_size(const char *s, uint64_t *out)
             return *out ? 0 : -1;
         }
     return -1;
-}
-
-/* Owner of each tensor: biggest first, to the least loaded rank (all ranks agree). */
-static int *assign_owners(const larv_ckpt *c, int size)
-{
-    size_t n = larv_ckpt_ntensors(c);
-    int *owner = malloc((n ? n : 1) * sizeof *owner);
-    size_t *ord = malloc((n ? n : 1) * sizeof *ord);
-    uint64_t *load = calloc((size_t)size, sizeof *load);
-    if (!owner || !ord || !load) {
-        free(owner);
-        free(ord);
-        free(load);
-        return NULL;
-    }
-    for (size_t i = 0; i < n; i++)
-        ord[i] = i;
-    /* insertion-free: simple selection by size via qsort on (bytes desc, index) */
-    for (size_t i = 1; i < n; i++) { /* stable insertion sort is fine for ~1e3 tensors */
-        size_t x = ord[i], j = i;
-        uint64_t bx = larv_ckpt_tensor(c, x)->nbytes;
-        while (j > 0 && larv_ckpt_tensor(c, ord[j - 1])->nbytes < bx) {
-            ord[j] = ord[j - 1];
-            j--;
-        }
-        ord[j] = x;
-    }
-    for (size_t k = 0; k < n; k++) {
-        int best = 0;
-        for (int r = 1; r < size; r++)
-            if (load[r] < load[best])
-                best = r;
-        owner[ord[k]] = best;
-        load[best] += larv_ckpt_tensor(c, ord[k])->nbytes + 1;
-    }
-    free(ord);
-    free(load);
-    return owner;
 }
 
 int larv_cmd_convert(int argc, char **argv)
@@ -165,7 +128,12 @@ int larv_cmd_convert(int argc, char **argv)
     size_t n = larv_ckpt_ntensors(c), nmeta = larv_ckpt_nmeta(c);
     larv_tensor_info *ts = malloc((n ? n : 1) * sizeof *ts);
     larv_kv *meta = malloc((nmeta ? nmeta : 1) * sizeof *meta);
-    int *owner = assign_owners(c, size);
+    size_t nt = larv_ckpt_ntensors(c);
+    const larv_tensor_info **tl = malloc((nt ? nt : 1) * sizeof *tl);
+    for (size_t i = 0; tl && i < nt; i++)
+        tl[i] = larv_ckpt_tensor(c, i);
+    int *owner = tl ? larv_partition_by_bytes(tl, nt, size, NULL) : NULL;
+    free(tl);
     if (!ts || !meta || !owner) {
         fprintf(stderr, "larv convert: out of memory\n");
         MPI_Abort(MPI_COMM_WORLD, LARV_EXIT_FAIL);

@@ -21,6 +21,7 @@
 #include "../src/synth.h"
 #include "../src/tensor.h"
 #include "cmd.h"
+#include "partition.h"
 
 static const char usage[] =
     "usage: larv synth --arch ARCH --tasks T --seed S --out DIR [options]\n"
@@ -193,40 +194,6 @@ static int ndigits(long t)
     return d < 2 ? 2 : d;
 }
 
-/* LPT by bytes: largest first, to the least-loaded rank (ties: lowest index/rank). */
-static int *assign(const larv_tensor_info *ti, size_t n, int nranks)
-{
-    int *owner = malloc((n ? n : 1) * sizeof *owner);
-    size_t *ord = malloc((n ? n : 1) * sizeof *ord);
-    uint64_t *load = calloc((size_t)nranks, sizeof *load);
-    if (!owner || !ord || !load) {
-        free(owner);
-        free(ord);
-        free(load);
-        return NULL;
-    }
-    for (size_t i = 0; i < n; i++)
-        ord[i] = i;
-    for (size_t i = 1; i < n; i++) { /* insertion sort: n is a few hundred */
-        size_t x = ord[i], j = i;
-        while (j > 0 && ti[ord[j - 1]].nbytes < ti[x].nbytes) {
-            ord[j] = ord[j - 1];
-            j--;
-        }
-        ord[j] = x;
-    }
-    for (size_t k = 0; k < n; k++) {
-        int best = 0;
-        for (int r = 1; r < nranks; r++)
-            if (load[r] < load[best])
-                best = r;
-        owner[ord[k]] = best;
-        load[best] += ti[ord[k]].nbytes;
-    }
-    free(ord);
-    free(load);
-    return owner;
-}
 
 /* Agree on failure: returns the largest error code over the ranks (0 = all ok). */
 static int agree(int code, MPI_Comm comm)
@@ -271,7 +238,11 @@ int larv_cmd_synth(int argc, char **argv)
     int *owner = NULL;
     float *buf = NULL;
     if (larv_synth_infos(a.arch, a.dtype, &ti, &n, &err) == 0) {
-        owner = assign(ti, n, nranks);
+        const larv_tensor_info **tl = malloc((n ? n : 1) * sizeof *tl);
+        for (size_t i = 0; tl && i < n; i++)
+            tl[i] = &ti[i];
+        owner = tl ? larv_partition_by_bytes(tl, n, nranks, NULL) : NULL;
+        free(tl);
         uint64_t maxel = 1;
         for (size_t i = 0; owner && i < n; i++)
             if (owner[i] == rank && ti[i].numel > maxel)

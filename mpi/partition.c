@@ -233,3 +233,31 @@ void larv_grid_choose(int nprocs, uint64_t m, uint64_t n, int *pr, int *pc, int 
     *pc = c;
     *nb = b;
 }
+
+int *larv_partition_by_bytes(const larv_tensor_info *const *t, size_t n, int nranks, larv_err *err)
+{
+    larv_work_item *w = calloc(n ? n : 1, sizeof *w);
+    int *owner = malloc((n ? n : 1) * sizeof *owner);
+    if (!w || !owner) {
+        free(w);
+        free(owner);
+        larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        w[i].tensor = i;
+        w[i].group = (long)i; /* every tensor is its own unit */
+        w[i].cost = (double)t[i]->nbytes + 1;
+    }
+    larv_partition p = {0};
+    int rc = larv_partition_make(w, n, nranks, &p, err);
+    free(w);
+    if (rc) {
+        free(owner);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        owner[i] = p.owner[i];
+    larv_partition_free(&p);
+    return owner;
+}

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "../src/err.h"
+#include "../src/tensor.h"
 
 /* One unit of work: one tensor (all T tasks of it). */
 typedef struct {
@@ -45,6 +46,11 @@ typedef struct {
 int larv_partition_make(const larv_work_item *items, size_t n, int nranks, larv_partition *p,
                         larv_err *err);
 void larv_partition_free(larv_partition *p);
+
+/* Owners for n tensors of the given byte sizes (copying work: convert, synth):
+ * LPT by bytes over nranks, each tensor on its own. Returns a malloc'd array
+ * (free it), or NULL with err set. */
+int *larv_partition_by_bytes(const larv_tensor_info *const *t, size_t n, int nranks, larv_err *err);
 
 /* ---- cost model ---------------------------------------------------------------
  * Relative cost (arbitrary units ~ floating-point operations plus bytes touched)

@@ -90,6 +90,22 @@ const char *larv_shape_str(const larv_tensor_info *ti, char *buf, size_t len)
     return buf;
 }
 
+long larv_tensor_find(const larv_tensor_info *t, size_t n, const char *name)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int r = strcmp(t[mid].name, name);
+        if (r == 0)
+            return (long)mid;
+        if (r < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
 void larv_tensor_info_free(larv_tensor_info *ti)
 {
     if (ti) {

@@ -48,6 +48,8 @@ int larv_tensor_info_same(const larv_tensor_info *a, const larv_tensor_info *b);
 /* "[3072, 768]" into buf. */
 const char *larv_shape_str(const larv_tensor_info *ti, char *buf, size_t len);
 void larv_tensor_info_free(larv_tensor_info *ti);
+/* Index of name in t[0..n) sorted by name (strcmp), or -1. */
+long larv_tensor_find(const larv_tensor_info *t, size_t n, const char *name);
 int larv_tensor_info_copy(larv_tensor_info *dst, const larv_tensor_info *src);
 
 /* Conversions for float dtypes (F32, F16, BF16, F64). Narrowing rounds to

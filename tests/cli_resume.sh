@@ -32,11 +32,15 @@ kill_midway() {
     [ "$n" -ge 4 ] && break
     sleep 0.05
   done
-  for p in $(pgrep -x larv || true); do
-    if grep -qa -- "$out" /proc/$p/cmdline 2>/dev/null &&
-       tr '\0' '\n' </proc/$p/environ 2>/dev/null | grep -qE '^(OMPI_COMM_WORLD_RANK|PMI_RANK|PMIX_RANK)=1$'; then
-      victim=$p
-    fi
+  for _ in $(seq 40); do  # a loaded machine can hide the process for a moment
+    for p in $(pgrep -x larv || true); do
+      if grep -qa -- "$out" /proc/$p/cmdline 2>/dev/null &&
+         tr '\0' '\n' </proc/$p/environ 2>/dev/null | grep -qE '^(OMPI_COMM_WORLD_RANK|PMI_RANK|PMIX_RANK)=1$'; then
+        victim=$p
+      fi
+    done
+    [ -n "$victim" ] && break
+    sleep 0.1
   done
   [ -n "$victim" ] || { bad "no rank 1 to kill for $out (journal lines: $n)"; wait $mp || true; return 1; }
   kill -KILL "$victim"
