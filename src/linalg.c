@@ -335,35 +335,65 @@ int larv_polar(size_t m, size_t n, double *A, double *S, larv_err *err)
         return 0;
     int rc = -1;
     double *G = dalloc(r * r, err), *w = dalloc(r, err), *H = dalloc(r * r, err), *X = NULL;
-    if (!G || !w || !H)
+    double *e = dalloc(r, err), *tq = dalloc(r, err), *ee = dalloc(r, err);
+    if (!G || !w || !H || !e || !tq || !ee)
         goto out;
     larv_gram(m, n, A, G, err);
-    lapack_int info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', (lapack_int)r, G, (lapack_int)r, w);
+    /* dsyevd in two steps: the tridiagonal form's eigenvalues first (dsterf,
+     * O(r^2)), so that a rank-deficient matrix (the usual case for TSV-M's
+     * square stacks) goes to the SVD before the eigenvectors are paid for. */
+    e[r - 1] = 0;
+    lapack_int info = LAPACKE_dsytrd(LAPACK_COL_MAJOR, 'L', (lapack_int)r, G, (lapack_int)r, w, e, tq);
     if (info != 0) {
-        LAPACK_FAIL(err, "dsyevd", info);
+        LAPACK_FAIL(err, "dsytrd", info);
         goto out;
     }
-    /* w ascending; G (column-major eigenvectors) read row-major is W^T: row j = w_j's vector. */
+    memcpy(H, w, r * sizeof(double)); /* d, kept for dstedc */
+    memcpy(ee, e, r * sizeof(double));
+    info = LAPACKE_dsterf((lapack_int)r, w, ee);
+    if (info != 0) {
+        LAPACK_FAIL(err, "dsterf", info);
+        goto out;
+    }
+    /* w ascending */
     if (!(w[r - 1] > 0) || !(w[0] >= LARV_GRAM_POLAR_RTOL * w[r - 1])) {
         rc = larv_polar_plain(m, n, A, S, err);
         goto out;
     }
+    /* eigenvectors: dstedc on the tridiagonal matrix, dormtr back (as dsyevd) */
+    memcpy(w, H, r * sizeof(double));
+    info = LAPACKE_dstedc(LAPACK_COL_MAJOR, 'I', (lapack_int)r, w, e, H, (lapack_int)r);
+    if (info != 0) {
+        LAPACK_FAIL(err, "dstedc", info);
+        goto out;
+    }
+    info = LAPACKE_dormtr(LAPACK_COL_MAJOR, 'L', 'L', 'N', (lapack_int)r, (lapack_int)r, G,
+                          (lapack_int)r, tq, H, (lapack_int)r);
+    if (info != 0) {
+        LAPACK_FAIL(err, "dormtr", info);
+        goto out;
+    }
+    if (!(w[r - 1] > 0) || !(w[0] >= LARV_GRAM_POLAR_RTOL * w[r - 1])) {
+        rc = larv_polar_plain(m, n, A, S, err);
+        goto out;
+    }
+    /* H (column-major eigenvectors) read row-major is W^T: row j = w_j's vector. */
     for (size_t j = 0; j < r; j++) {
         double f = pow(w[j], -0.25);
         for (size_t i = 0; i < r; i++)
-            G[j * r + i] *= f;
+            H[j * r + i] *= f;
     }
-    /* H = W diag(w^-1/2) W^T = B^T B with B = diag(w^-1/4) W^T (= scaled G, row-major). */
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)r, (int)r, 1.0, G, (int)r, 0.0, H,
+    /* G = W diag(w^-1/2) W^T = B^T B with B = diag(w^-1/4) W^T (= scaled H, row-major). */
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)r, (int)r, 1.0, H, (int)r, 0.0, G,
                 (int)r);
     X = dalloc(m * n, err);
     if (!X)
         goto out;
     if (m >= n)
-        cblas_dsymm(CblasRowMajor, CblasRight, CblasUpper, (int)m, (int)n, 1.0, H, (int)r, A,
+        cblas_dsymm(CblasRowMajor, CblasRight, CblasUpper, (int)m, (int)n, 1.0, G, (int)r, A,
                     (int)n, 0.0, X, (int)n);
     else
-        cblas_dsymm(CblasRowMajor, CblasLeft, CblasUpper, (int)m, (int)n, 1.0, H, (int)r, A,
+        cblas_dsymm(CblasRowMajor, CblasLeft, CblasUpper, (int)m, (int)n, 1.0, G, (int)r, A,
                     (int)n, 0.0, X, (int)n);
     memcpy(A, X, m * n * sizeof(double));
     if (S)
@@ -375,6 +405,9 @@ out:
     free(w);
     free(H);
     free(X);
+    free(e);
+    free(tq);
+    free(ee);
     return rc;
 }
 
@@ -398,7 +431,7 @@ static float *to_f32(const double *a, size_t len, larv_err *err)
 }
 
 /* float32 small-side Gram, full storage */
-static void gram_f32(size_t m, size_t n, const float *A, float *G)
+void larv_gram_f32(size_t m, size_t n, const float *A, float *G)
 {
     size_t r = m < n ? m : n;
     if (m >= n)
@@ -430,7 +463,7 @@ int larv_svd_topk_f32(size_t m, size_t n, const double *A, size_t k, double *U, 
         oom(err, r * r * sizeof(float));
         goto out;
     }
-    gram_f32(m, n, Af, G);
+    larv_gram_f32(m, n, Af, G);
     e[r - 1] = 0;
     info = LAPACKE_ssytrd(LAPACK_COL_MAJOR, 'L', (lapack_int)r, G, (lapack_int)r, d, e, tau);
     if (info != 0) {
@@ -509,7 +542,7 @@ int larv_polar_f32(size_t m, size_t n, double *A, double *S, larv_err *err)
     float *H = falloc(r * r, err), *X = falloc(m * n, err);
     if (!Af || !G || !w || !H || !X)
         goto out;
-    gram_f32(m, n, Af, G);
+    larv_gram_f32(m, n, Af, G);
     lapack_int info = LAPACKE_ssyevd(LAPACK_COL_MAJOR, 'V', 'L', (lapack_int)r, G, (lapack_int)r, w);
     if (info != 0) {
         LAPACK_FAIL(err, "ssyevd", info);
@@ -540,5 +573,29 @@ int larv_polar_f32(size_t m, size_t n, double *A, double *S, larv_err *err)
     rc = 0;
 out:
     free(Af), free(G), free(w), free(H), free(X);
+    return rc;
+}
+
+int larv_sym_eigvals_f32(size_t r, float *G, double *w, larv_err *err)
+{
+    if (r == 0)
+        return 0;
+    int rc = -1;
+    float *d = falloc(r, err), *e = falloc(r, err), *tau = falloc(r, err);
+    if (!d || !e || !tau)
+        goto out;
+    e[r - 1] = 0;
+    lapack_int info = LAPACKE_ssytrd(LAPACK_COL_MAJOR, 'L', (lapack_int)r, G, (lapack_int)r, d, e, tau);
+    if (info == 0)
+        info = LAPACKE_ssterf((lapack_int)r, d, e);
+    if (info != 0) {
+        LAPACK_FAIL(err, "ssytrd/ssterf", info);
+        goto out;
+    }
+    for (size_t j = 0; j < r; j++)
+        w[j] = (double)d[r - 1 - j];
+    rc = 0;
+out:
+    free(d), free(e), free(tau);
     return rc;
 }
