@@ -66,7 +66,22 @@ int larv_svd_plain(size_t m, size_t n, const double *A, double *U, double *S, do
     lapack_int info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, jobz, (lapack_int)n, (lapack_int)m, a,
                                      (lapack_int)n, S, vt ? vt : &dummy, (lapack_int)n,
                                      u ? u : &dummy, (lapack_int)r);
-    if (info != 0) {
+    if (info > 0) {
+        /* dbdsdc did not converge (rare; seen on a 1024 x 1024 Iso-CTS stack of
+         * ViT-L/14 x 20): the QR-iteration SVD (dgesvd) on a fresh copy. */
+        memcpy(a, A, m * n * sizeof(double));
+        double *superb = dalloc(r, err);
+        if (!superb)
+            goto out;
+        info = LAPACKE_dgesvd(LAPACK_COL_MAJOR, jobz == 'S' ? 'S' : 'N', jobz == 'S' ? 'S' : 'N',
+                              (lapack_int)n, (lapack_int)m, a, (lapack_int)n, S, vt ? vt : &dummy,
+                              (lapack_int)n, u ? u : &dummy, (lapack_int)r, superb);
+        free(superb);
+        if (info != 0) {
+            LAPACK_FAIL(err, "dgesdd and dgesvd", info);
+            goto out;
+        }
+    } else if (info != 0) {
         LAPACK_FAIL(err, "dgesdd", info);
         goto out;
     }

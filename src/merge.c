@@ -293,6 +293,74 @@ static int polar(const larv_merge_opts *o, size_t m, size_t n, double *A, double
     return larv_polar(m, n, A, S, err);
 }
 
+/* Iso-CTS when the left side is the small one (m <= n): the Gram matrix of the
+ * sum (m x m) gives ALL left singular vectors at once, Uc (common, cc) and its
+ * orthogonal complement Up (m x q, q = m - cc). Then tau_t - Uc Uc^T tau_t =
+ * Up (Up^T tau_t) = Up Y_t, and the top-d SVD of that m x n matrix is Up times
+ * the top-d SVD of the q x n matrix Y_t: one GEMM of 2 q m n per task instead of
+ * two of 2 cc m n plus the m x m Gram of the projected matrix (q = 0.2 m by
+ * default). Exact in exact arithmetic; [Uc Up] is orthogonal to ~1e-15
+ * (MRRR eigenvectors). Returns 1 (nothing written, caller runs the general
+ * route) when the Gram route is not accurate for the common split
+ * (lambda_cc < LARV_GRAM_TOPK_RTOL lambda_1), 0 done, -1 error. */
+static int iso_cts_wide(size_t m, size_t n, size_t T, const double *tau, const double *Sum,
+                        size_t cc, size_t d, double *Ucat, double *Vcat, double *Scat,
+                        const larv_merge_opts *o, larv_err *err)
+{
+    const size_t r = m, q = m - cc, off = T * d;
+    int rc = -1;
+    double *G = malloc(m * m * sizeof(double)), *Z = malloc(m * m * sizeof(double));
+    double *w = malloc(m * sizeof(double)), *Y = malloc((q * n > 0 ? q * n : 1) * sizeof(double));
+    double *Uy = malloc((q * d > 0 ? q * d : 1) * sizeof(double));
+    if (!G || !Z || !w || !Y || !Uy) {
+        larv_fail(err, LARV_EXIT_FAIL, "out of memory (Iso-CTS of a %zu x %zu matrix)", m, n);
+        goto out;
+    }
+    /* G = Sum Sum^T (m x m; larv_gram would take Sum^T Sum when m == n) */
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)m, (int)n, 1.0, Sum, (int)n, 0.0, G,
+                (int)m);
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = i + 1; j < m; j++)
+            G[j * m + i] = G[i * m + j];
+    if (larv_sym_eig(m, G, NULL, m, w, Z, m, err))
+        goto out;
+    if (cc > 0 && (!(w[0] > 0) || !(w[cc - 1] >= LARV_GRAM_TOPK_RTOL * w[0]))) {
+        rc = 1;
+        goto out;
+    }
+    /* common block: Uc = Z[:, :cc], Sc = sqrt(w), Vc = Sum^T Uc / Sc */
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < cc; j++)
+            Ucat[i * r + off + j] = Z[i * m + j];
+    for (size_t j = 0; j < cc; j++)
+        Scat[off + j] = sqrt(w[j]);
+    if (cc > 0) {
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n, (int)cc, (int)m, 1.0, Sum,
+                    (int)n, Ucat + off, (int)r, 0.0, Vcat + off, (int)r);
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < cc; j++)
+                Vcat[i * r + off + j] /= Scat[off + j];
+    }
+    if (d > 0 && q > 0) {
+        const double *Up = Z + cc; /* m x q, ld m */
+        for (size_t t = 0; t < T; t++) {
+            const double *A = tau + t * m * n;
+            /* Y = Up^T A (q x n) */
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)q, (int)n, (int)m, 1.0, Up,
+                        (int)m, A, (int)n, 0.0, Y, (int)n);
+            if (topk(o, q, n, Y, NULL, d, Uy, d, Scat + t * d, Vcat + t * d, r, NULL, err))
+                goto out;
+            /* U_t = Up Uy (m x d) */
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)d, (int)q, 1.0, Up,
+                        (int)m, Uy, (int)d, 0.0, Ucat + t * d, (int)r);
+        }
+    }
+    rc = 0;
+out:
+    free(G), free(Z), free(w), free(Y), free(Uy);
+    return rc;
+}
+
 int larv_merge_matrix(larv_method method, size_t m, size_t n, size_t T, const double *W0,
                       double *tau, double *M, double *e, double *c, const larv_merge_opts *o,
                       larv_err *err)
@@ -456,6 +524,11 @@ int larv_merge_matrix(larv_method method, size_t m, size_t n, size_t T, const do
             goto oom;
         larv_merge_vector(LARV_TA, mn, T, tau, Sum);
         const size_t off = T * d; /* common block at columns off .. r-1 */
+        int wide = m <= n ? iso_cts_wide(m, n, T, tau, Sum, cc, d, Ucat, Vcat, Scat, o, err) : 1;
+        if (wide < 0)
+            goto out;
+        if (wide == 0)
+            goto iso_cts_polar;
         if (cc > 0 && topk(o, m, n, Sum, NULL, cc, Ucat + off, r, Scat + off, Vcat + off, r,
                                     NULL, err))
             goto out;
@@ -474,6 +547,7 @@ int larv_merge_matrix(larv_method method, size_t m, size_t n, size_t T, const do
                     goto out;
             }
         }
+    iso_cts_polar:;
         double mean = 0;
         for (size_t j = 0; j < r; j++)
             mean += Scat[j];
