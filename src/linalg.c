@@ -558,27 +558,54 @@ int larv_polar_f32(size_t m, size_t n, double *A, double *S, larv_err *err)
     if (!Af || !G || !w || !H || !X)
         goto out;
     larv_gram_f32(m, n, Af, G);
-    lapack_int info = LAPACKE_ssyevd(LAPACK_COL_MAJOR, 'V', 'L', (lapack_int)r, G, (lapack_int)r, w);
+    /* as larv_polar: eigenvalues first (ssytrd + ssterf), decline before the
+     * eigenvectors are paid for (most TSV-M / Iso stacks are not this well
+     * conditioned), then sstedc + sormtr */
+    float *e = falloc(r, err), *tq = falloc(r, err), *ee = falloc(r, err);
+    if (!e || !tq || !ee) {
+        free(e), free(tq), free(ee);
+        goto out;
+    }
+    e[r - 1] = 0;
+    lapack_int info = LAPACKE_ssytrd(LAPACK_COL_MAJOR, 'L', (lapack_int)r, G, (lapack_int)r, w, e, tq);
+    if (info == 0) {
+        memcpy(H, w, r * sizeof(float));
+        memcpy(ee, e, r * sizeof(float));
+        info = LAPACKE_ssterf((lapack_int)r, w, ee);
+    }
+    if (info == 0 && (!(w[r - 1] > 0) || !(w[0] >= LARV_F32_POLAR_RTOL * w[r - 1]))) {
+        free(e), free(tq), free(ee);
+        rc = 1;
+        goto out;
+    }
+    if (info == 0) {
+        memcpy(w, H, r * sizeof(float));
+        info = LAPACKE_sstedc(LAPACK_COL_MAJOR, 'I', (lapack_int)r, w, e, H, (lapack_int)r);
+    }
+    if (info == 0)
+        info = LAPACKE_sormtr(LAPACK_COL_MAJOR, 'L', 'L', 'N', (lapack_int)r, (lapack_int)r, G,
+                              (lapack_int)r, tq, H, (lapack_int)r);
+    free(e), free(tq), free(ee);
     if (info != 0) {
-        LAPACK_FAIL(err, "ssyevd", info);
+        LAPACK_FAIL(err, "ssytrd/ssterf/sstedc/sormtr", info);
         goto out;
     }
     if (!(w[r - 1] > 0) || !(w[0] >= LARV_F32_POLAR_RTOL * w[r - 1])) {
         rc = 1;
         goto out;
     }
-    for (size_t j = 0; j < r; j++) {
+    for (size_t j = 0; j < r; j++) { /* H read row-major: row j = w_j's vector */
         float f = (float)pow((double)w[j], -0.25);
         for (size_t i = 0; i < r; i++)
-            G[j * r + i] *= f;
+            H[j * r + i] *= f;
     }
-    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)r, (int)r, 1.0f, G, (int)r, 0.0f, H,
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)r, (int)r, 1.0f, H, (int)r, 0.0f, G,
                 (int)r);
     if (m >= n)
-        cblas_ssymm(CblasRowMajor, CblasRight, CblasUpper, (int)m, (int)n, 1.0f, H, (int)r, Af,
+        cblas_ssymm(CblasRowMajor, CblasRight, CblasUpper, (int)m, (int)n, 1.0f, G, (int)r, Af,
                     (int)n, 0.0f, X, (int)n);
     else
-        cblas_ssymm(CblasRowMajor, CblasLeft, CblasUpper, (int)m, (int)n, 1.0f, H, (int)r, Af,
+        cblas_ssymm(CblasRowMajor, CblasLeft, CblasUpper, (int)m, (int)n, 1.0f, G, (int)r, Af,
                     (int)n, 0.0f, X, (int)n);
     for (size_t i = 0; i < m * n; i++)
         A[i] = (double)X[i];
