@@ -32,3 +32,33 @@ int check_report(void)
     printf("%d passed, %d failed\n", check_passed, check_failed);
     return check_failed ? 1 : 0;
 }
+
+int check_report_all(MPI_Comm comm)
+{
+    int rank, fails = check_failed, total = 0;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Allreduce(&fails, &total, 1, MPI_INT, MPI_SUM, comm);
+    check_failed = total;
+    if (rank == 0)
+        check_report();
+    return total ? 1 : 0;
+}
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+void check_seed(uint64_t seed)
+{
+    rng_state = seed;
+}
+
+double check_urand(void)
+{
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return ((rng_state >> 11) + 0.5) / 9007199254740992.0;
+}
+
+double check_nrand(void)
+{
+    double u = check_urand(), v = check_urand();
+    return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
+}

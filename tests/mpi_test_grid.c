@@ -265,11 +265,7 @@ int main(int argc, char **argv)
     svd_case(30, 20, 0, NULL, 1);
 
     larv_grid_finalize();
-    int fails = check_failed, total = 0;
-    MPI_Allreduce(&fails, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
-    check_failed = total;
-    if (rank == 0)
-        check_report();
+    int status = check_report_all(MPI_COMM_WORLD);
     MPI_Finalize();
-    return total ? 1 : 0;
+    return status;
 }

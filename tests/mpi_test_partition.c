@@ -263,12 +263,7 @@ int main(int argc, char **argv)
     CHECK(grid_ok);
 
     /* All ranks agree on the verdict. */
-    int fails = check_failed, total = 0;
-    MPI_Allreduce(&fails, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
-    check_failed = total;
-    int rc = total ? 1 : 0;
-    if (rank == 0)
-        check_report();
+    int rc = check_report_all(MPI_COMM_WORLD);
     MPI_Finalize();
     return rc;
 }

@@ -423,11 +423,7 @@ int main(int argc, char **argv)
         free(s.clen[t]);
         free(s.owner[t]);
     }
-    int fails = check_failed, total = 0;
-    MPI_Allreduce(&fails, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
-    check_failed = total;
-    if (rank == 0)
-        check_report();
+    int rc = check_report_all(MPI_COMM_WORLD);
     MPI_Finalize();
-    return total ? 1 : 0;
+    return rc;
 }

@@ -9,22 +9,11 @@
 #include "check.h"
 #include "linalg.h"
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static double urand(void)
-{
-    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
-    return ((rng_state >> 11) + 0.5) / 9007199254740992.0;
-}
-static double nrand(void)
-{
-    double u = urand(), v = urand();
-    return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
-}
 static double *randmat(size_t m, size_t n)
 {
     double *a = malloc(m * n * sizeof(double));
     for (size_t i = 0; i < m * n; i++)
-        a[i] = nrand();
+        a[i] = check_nrand();
     return a;
 }
 
@@ -196,6 +185,7 @@ static void check_f32(size_t m, size_t n)
 
 int main(void)
 {
+    check_seed(0x9e3779b97f4a7c15ull);
     const size_t shapes[][2] = {{60, 25}, {25, 60}, {40, 40}, {200, 64}, {64, 200}};
     for (size_t q = 0; q < sizeof shapes / sizeof shapes[0]; q++) {
         size_t m = shapes[q][0], n = shapes[q][1], r = m < n ? m : n;
