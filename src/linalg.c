@@ -4,6 +4,7 @@
 #include "linalg.h"
 
 #include <cblas.h>
+#include <float.h>
 #include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
@@ -343,6 +344,23 @@ out:
     return rc;
 }
 
+double larv_gram_polar_error_estimate(size_t r, const double *w)
+{
+    double wmax = 0;
+    for (size_t j = 0; j < r; j++)
+        wmax = fmax(wmax, w[j]);
+    if (!(wmax > 0) || !isfinite(wmax))
+        return INFINITY;
+    double sum = 0;
+    for (size_t j = 0; j < r; j++) {
+        if (!(w[j] > 0))
+            return INFINITY;
+        double q = wmax / w[j];
+        sum += q * q;
+    }
+    return DBL_EPSILON * sqrt(sum / (double)r);
+}
+
 int larv_polar(size_t m, size_t n, double *A, double *S, larv_err *err)
 {
     size_t r = m < n ? m : n;
@@ -370,8 +388,7 @@ int larv_polar(size_t m, size_t n, double *A, double *S, larv_err *err)
         LAPACK_FAIL(err, "dsterf", info);
         goto out;
     }
-    /* w ascending */
-    if (!(w[r - 1] > 0) || !(w[0] >= LARV_GRAM_POLAR_RTOL * w[r - 1])) {
+    if (!(larv_gram_polar_error_estimate(r, w) <= LARV_GRAM_POLAR_MAXERR)) {
         rc = larv_polar_plain(m, n, A, S, err);
         goto out;
     }
@@ -388,7 +405,7 @@ int larv_polar(size_t m, size_t n, double *A, double *S, larv_err *err)
         LAPACK_FAIL(err, "dormtr", info);
         goto out;
     }
-    if (!(w[r - 1] > 0) || !(w[0] >= LARV_GRAM_POLAR_RTOL * w[r - 1])) {
+    if (!(larv_gram_polar_error_estimate(r, w) <= LARV_GRAM_POLAR_MAXERR)) {
         rc = larv_polar_plain(m, n, A, S, err);
         goto out;
     }
