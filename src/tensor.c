@@ -224,7 +224,23 @@ void larv_to_f64(larv_dtype dt, const void *src, double *dst, size_t n)
         memmove(dst, src, n * 8);
         return;
     }
-    /* Convert back to front so that src and dst may share storage. */
+    /* Convert back to front so that src and dst may share storage; float32 in
+     * blocks of 8 (each block is read before it is written, and a block's
+     * output never reaches source bytes not yet read), which vectorises. */
+    if (dt == LARV_F32) {
+        const float *s = src;
+        size_t i = n;
+        while (i >= 8) {
+            i -= 8;
+            float blk[8];
+            memcpy(blk, s + i, sizeof blk);
+            for (size_t k = 0; k < 8; k++)
+                dst[i + k] = blk[k];
+        }
+        while (i-- > 0)
+            dst[i] = s[i];
+        return;
+    }
     for (size_t i = n; i-- > 0;) {
         float f;
         larv_to_f32(dt, (const char *)src + i * larv_dtype_size(dt), &f, 1);
