@@ -3,7 +3,7 @@
  * A job file is one YAML document whose top level is a mapping; its keys are
  * the long option names of `larv merge` without dashes (examples: the jobs/ folder):
  *   method, base, tasks, out, report, lambda, precision, iso_common, alpha,
- *   ties_k, ties_merge, exclude, embed_patterns, head_patterns,
+ *   ties_k, ties_merge, exclude, embed_patterns, head_patterns, larv_proxy,
  *   allow_nonfinite, resume, quiet, ranks_per_matrix, and the mapping `larv` with rule, eta, rho,
  *   gamma, s_low, s_mid, s_high, embed_scale, head_scale.
  *
@@ -73,6 +73,7 @@ void larv_merge_cfg_free(larv_merge_cfg *c)
     free_list(c->exclude, &c->nexclude);
     free_list(c->embed_pat, &c->nembed_pat);
     free_list(c->head_pat, &c->nhead_pat);
+    free_list(c->proxy_pat, &c->nproxy_pat);
     c->nalpha = 0;
     c->mopts.alpha = NULL;
 }
@@ -315,12 +316,12 @@ static int get_num_list(jp *j, const char *key, double *v, size_t *n, size_t max
 enum {
     K_METHOD, K_BASE, K_TASKS, K_OUT, K_REPORT, K_LAMBDA, K_PRECISION, K_ISO_COMMON, K_ALPHA,
     K_TIES_K, K_TIES_MERGE, K_EXCLUDE, K_EMBED_PAT, K_HEAD_PAT, K_ALLOW_NONFINITE, K_RESUME,
-    K_QUIET, K_LARV, K_RANKS_PER_MATRIX, K_NKEYS
+    K_QUIET, K_LARV, K_RANKS_PER_MATRIX, K_LARV_PROXY, K_NKEYS
 };
 static const char *const top_keys[K_NKEYS] = {
     "method", "base", "tasks", "out", "report", "lambda", "precision", "iso_common", "alpha",
     "ties_k", "ties_merge", "exclude", "embed_patterns", "head_patterns", "allow_nonfinite",
-    "resume", "quiet", "larv", "ranks_per_matrix",
+    "resume", "quiet", "larv", "ranks_per_matrix", "larv_proxy",
 };
 
 enum { L_RULE, L_ETA, L_RHO, L_GAMMA, L_S_LOW, L_S_MID, L_S_HIGH, L_EMBED, L_HEAD, L_NKEYS };
@@ -451,6 +452,8 @@ static int parse_value(jp *j, int k)
         return get_str_list(j, key, 0, c->embed_pat, &c->nembed_pat, LARV_MAX_PATTERNS);
     case K_HEAD_PAT:
         return get_str_list(j, key, 0, c->head_pat, &c->nhead_pat, LARV_MAX_PATTERNS);
+    case K_LARV_PROXY:
+        return get_str_list(j, key, 0, c->proxy_pat, &c->nproxy_pat, LARV_MAX_PATTERNS);
     case K_LAMBDA:
         if (get_number(j, key, &v) != 0)
             return -1;

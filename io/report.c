@@ -47,6 +47,10 @@ char *larv_report_json(const larv_merge_cfg *cfg, const larv_merge_result *res, 
     for (size_t i = 0; i < cfg->nexclude; i++)
         json_array_append_new(ex, json_string(cfg->exclude[i]));
     json_object_set_new(p, "exclude", ex);
+    json_t *pp = json_array();
+    for (size_t i = 0; i < cfg->nproxy_pat; i++)
+        json_array_append_new(pp, json_string(cfg->proxy_pat[i]));
+    json_object_set_new(p, "larv_proxy", pp);
     json_object_set_new(p, "allow_nonfinite", json_boolean(cfg->allow_nonfinite));
     json_object_set_new(root, "params", p);
 
@@ -70,6 +74,7 @@ char *larv_report_json(const larv_merge_cfg *cfg, const larv_merge_result *res, 
         long grp = g == 0 ? LARV_GROUP_EMBED : g == res->ngroups - 1 ? LARV_GROUP_HEAD : (long)g - 1;
         json_object_set_new(l, "name", json_string(larv_group_name(grp, nm, sizeof nm)));
         json_object_set_new(l, "matrices", json_integer(res->nmatrix ? res->nmatrix[g] : 0));
+        json_object_set_new(l, "proxy_matrices", json_integer(res->nproxy ? res->nproxy[g] : 0));
         json_object_set_new(l, "effective_rank_contrast", num_or_null(res->e[g]));
         json_object_set_new(l, "conflict", num_or_null(res->c[g]));
         json_object_set_new(l, "conflict_z", num_or_null(res->chat[g]));

@@ -55,6 +55,10 @@ static const char help[] =
     "  --eta X --rho X       score exponents (1, 0.5);  --gamma X  continuous slope (3)\n"
     "  --embed-scale X --head-scale X   scales of the groups outside blocks (1, 1)\n"
     "  --embed-pattern GLOB --head-pattern GLOB   put matching names in group embed/head\n"
+    "  --larv-proxy GLOB     compute the proxies from the block matrices matching GLOB only\n"
+    "                        (repeatable; default every matrix of the block; all are scaled).\n"
+    "                        One matrix per block, e.g. --larv-proxy '*.mlp.fc1.*', costs\n"
+    "                        1/6 of the default on a ViT\n"
     "\n"
     "other:\n"
     "  --allow-nonfinite     accept NaN/Inf in task vectors (refused by default)\n"
@@ -83,7 +87,7 @@ static const char help[] =
 enum {
     O_METHOD = 256, O_BASE, O_TASK, O_OUT, O_REPORT, O_JOB, O_LAMBDA, O_TIESK, O_TIESM, O_ISOC,
     O_ALPHA, O_PREC, O_EXCL, O_LARV, O_SLOW, O_SMID, O_SHIGH, O_ETA, O_RHO, O_GAMMA, O_ESCALE,
-    O_HSCALE, O_EPAT, O_HPAT, O_NONFIN, O_QUIET, O_RESUME, O_HELP, O_RPM
+    O_HSCALE, O_EPAT, O_HPAT, O_NONFIN, O_QUIET, O_RESUME, O_HELP, O_RPM, O_PPAT
 };
 
 static const struct option longopts[] = {
@@ -99,6 +103,7 @@ static const struct option longopts[] = {
     {"rho", required_argument, 0, O_RHO},         {"gamma", required_argument, 0, O_GAMMA},
     {"embed-scale", required_argument, 0, O_ESCALE}, {"head-scale", required_argument, 0, O_HSCALE},
     {"embed-pattern", required_argument, 0, O_EPAT}, {"head-pattern", required_argument, 0, O_HPAT},
+    {"larv-proxy", required_argument, 0, O_PPAT},
     {"allow-nonfinite", no_argument, 0, O_NONFIN}, {"quiet", no_argument, 0, O_QUIET},
     {"resume", no_argument, 0, O_RESUME},       {"ranks-per-matrix", required_argument, 0, O_RPM},         {"help", no_argument, 0, O_HELP},
     {0, 0, 0, 0}};
@@ -208,6 +213,8 @@ static int apply(larv_merge_cfg *c, int opt, const char *arg, int *tasks_reset, 
         return push(c->embed_pat, &c->nembed_pat, LARV_MAX_PATTERNS, arg, "--embed-pattern", err);
     case O_HPAT:
         return push(c->head_pat, &c->nhead_pat, LARV_MAX_PATTERNS, arg, "--head-pattern", err);
+    case O_PPAT:
+        return push(c->proxy_pat, &c->nproxy_pat, LARV_MAX_PATTERNS, arg, "--larv-proxy", err);
     case O_LARV:
         if (larv_rule_parse(arg, &c->larv.rule))
             return larv_fail(err, LARV_EXIT_USAGE,
@@ -325,6 +332,15 @@ static void print_table(const larv_merge_cfg *cfg, const larv_merge_result *r)
         else
             printf("%12s %12s %10s %10s ", "-", "-", "-", "-");
         printf("%7.4g\n", r->scale[g]);
+    }
+    if (cfg->nproxy_pat && cfg->larv.rule != LARV_RULE_OFF) {
+        printf("proxies from the block matrices matching --larv-proxy");
+        for (size_t i = 0; i < cfg->nproxy_pat; i++)
+            printf(" '%s'", cfg->proxy_pat[i]);
+        printf(" (per block:");
+        for (size_t g = 1; g + 1 < r->ngroups; g++)
+            printf(" %d", r->nproxy[g]);
+        printf(")\n");
     }
 }
 

@@ -100,6 +100,7 @@ uint64_t larv_job_identity(const larv_merge_cfg *cfg, int nranks, larv_ckpt *bas
     sb_list(&b, "exclude", cfg->exclude, cfg->nexclude);
     sb_list(&b, "embed_pattern", cfg->embed_pat, cfg->nembed_pat);
     sb_list(&b, "head_pattern", cfg->head_pat, cfg->nhead_pat);
+    sb_list(&b, "larv_proxy", cfg->proxy_pat, cfg->nproxy_pat);
     sb_file(&b, "base", base);
     for (size_t t = 0; t < cfg->ntasks; t++)
         sb_file(&b, "task", tasks[t]);

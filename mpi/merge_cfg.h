@@ -32,6 +32,8 @@ typedef struct {
     size_t nembed_pat;
     char *head_pat[LARV_MAX_PATTERNS];  /* names matching go to group head */
     size_t nhead_pat;
+    char *proxy_pat[LARV_MAX_PATTERNS]; /* LARV proxies from matching block matrices only */
+    size_t nproxy_pat;                  /* 0: from every matrix of the block (default) */
     int allow_nonfinite;              /* accept NaN/Inf in task vectors */
     int resume;                       /* --resume */
     int quiet;                        /* --quiet: no progress */

@@ -44,6 +44,7 @@ typedef struct {
     tkind kind;
     size_t m, n;  /* matrix shape (kind == K_MATRIX) */
     int owner;
+    int proxy;    /* LARV's proxies are computed from it (larv_plan_item.proxy) */
     uint64_t spill_off;
 } item_t;
 
@@ -180,7 +181,7 @@ static uint64_t owned_bytes(const ctx_t *x, int blocks_only)
         const item_t *it = &x->items[i];
         if (it->owner != x->rank || it->kind == K_KEEP)
             continue;
-        if (blocks_only && (it->kind != K_MATRIX || it->group < 1 || it->group > x->L))
+        if (blocks_only && !it->proxy)
             continue;
         b += info_of(x, it)->nbytes;
     }
@@ -217,6 +218,7 @@ static int build_plan(ctx_t *x, larv_err *err)
         it->m = p.items[i].m;
         it->n = p.items[i].n;
         it->owner = larv_team_leader(p.items[i].unit_owner, p.team_size);
+        it->proxy = p.items[i].proxy;
     }
     int g = p.team_size;
     larv_plan_free(&p);
@@ -292,11 +294,11 @@ static int spill_read(ctx_t *x, const item_t *it, double *M, size_t n, larv_err 
     return 0;
 }
 
-/* A tensor of the LARV analysis (a block matrix, when LARV is on). */
+/* A tensor of the LARV analysis (a block matrix LARV's proxies come from). */
 static int analysed(const ctx_t *x, const item_t *it)
 {
-    return x->cfg->larv.rule != LARV_RULE_OFF && it->kind == K_MATRIX && it->group >= 1 &&
-           it->group <= x->L;
+    (void)x;
+    return it->proxy;
 }
 
 static int pass_analysis(ctx_t *x, larv_err *err)
@@ -316,8 +318,8 @@ static int pass_analysis(ctx_t *x, larv_err *err)
     larv_team_serve(&x->team); /* members: until the leader is done */
     for (size_t i = 0; i < x->nt && rc == 0; i++) {
         item_t *it = &x->items[i];
-        if (it->owner != x->rank || it->kind != K_MATRIX || it->group < 1 || it->group > x->L)
-            continue; /* LARV scales blocks; embed and head keep their own scale */
+        if (it->owner != x->rank || !analysed(x, it))
+            continue; /* proxies from block matrices; embed and head keep their own scale */
         const larv_tensor_info *ti = info_of(x, it);
         if (x->done[it->idx]) { /* resumed: the journalled proxies, in the same order */
             memcpy(e, x->pe + it->idx * x->T, x->T * sizeof(double));
@@ -372,6 +374,11 @@ static int pass_analysis(ctx_t *x, larv_err *err)
         for (size_t l = 0; l < L; l++)
             if (isnan(r->e[l + 1])) {
                 char nm[32];
+                if (cfg->nproxy_pat)
+                    return larv_fail(err, LARV_EXIT_USAGE,
+                                     "block %s has no matrix parameter matching --larv-proxy, so "
+                                     "LARV has no proxies for it",
+                                     larv_group_name((long)l, nm, sizeof nm));
                 return larv_fail(err, LARV_EXIT_DATAERR,
                                  "block %s has no matrix parameter, so LARV has no proxies for it "
                                  "(use --larv off or --exclude fewer tensors)",
@@ -537,8 +544,7 @@ static int write_item(ctx_t *x, larv_writer *w, item_t *it, float *fbuf, larv_er
             larv_ties_trim(fbuf, n, x->T, x->res->ties_thr);
             larv_ties_merge(fbuf, n, x->T, cfg->ties_mode, x->res->ties_majority, M);
             s = 1.0; /* already applied to tau before trimming */
-        } else if (it->kind == K_MATRIX && x->spill && it->group >= 1 && it->group <= x->L &&
-                   cfg->larv.rule != LARV_RULE_OFF) {
+        } else if (analysed(x, it) && x->spill) {
             if (spill_read(x, it, M, n, err) || read_f64(x, 0, it, x->w0, err))
                 return -1;
         } else {
@@ -725,19 +731,22 @@ static int alloc_result(ctx_t *x, larv_err *err)
     r->score = malloc(G * sizeof(double));
     r->scale = malloc(G * sizeof(double));
     r->nmatrix = calloc(G, sizeof(int));
+    r->nproxy = calloc(G, sizeof(int));
     r->peak_rss_kb = calloc((size_t)x->size, sizeof(long));
     r->ties_thr = calloc(x->T, sizeof(float));
     r->input_digest = calloc(x->T + 1, sizeof(uint64_t));
     r->input_bytes = calloc(x->T + 1, sizeof(uint64_t));
-    if (!r->e || !r->c || !r->chat || !r->score || !r->scale || !r->nmatrix || !r->peak_rss_kb ||
-        !r->ties_thr || !r->input_digest || !r->input_bytes)
+    if (!r->e || !r->c || !r->chat || !r->score || !r->scale || !r->nmatrix || !r->nproxy ||
+        !r->peak_rss_kb || !r->ties_thr || !r->input_digest || !r->input_bytes)
         return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
     for (size_t g = 0; g < G; g++) {
         r->e[g] = r->c[g] = r->chat[g] = r->score[g] = NAN;
         r->scale[g] = 1.0;
     }
-    for (size_t i = 0; i < x->nt; i++)
+    for (size_t i = 0; i < x->nt; i++) {
         r->nmatrix[x->items[i].group] += x->items[i].kind == K_MATRIX;
+        r->nproxy[x->items[i].group] += x->items[i].proxy;
+    }
     if (x->cfg->larv.rule != LARV_RULE_OFF) {
         r->scale[0] = x->cfg->larv.embed_scale;
         r->scale[G - 1] = x->cfg->larv.head_scale;
@@ -892,6 +901,7 @@ void larv_merge_result_free(larv_merge_result *r)
     free(r->score);
     free(r->scale);
     free(r->nmatrix);
+    free(r->nproxy);
     free(r->peak_rss_kb);
     free(r->ties_thr);
     free(r->input_digest);

@@ -14,6 +14,7 @@ typedef struct {
     double *e, *c;       /* mean proxies per group (NaN where none: embed, head, LARV off) */
     double *chat, *score, *scale;
     int *nmatrix;        /* matrix parameters per group */
+    int *nproxy;         /* of which LARV's proxies are computed from */
     double lambda;       /* the lambda used */
     double seconds;      /* wall time of the merge */
     double pass_seconds[4]; /* analysis (LARV proxies), TIES selection, TIES sign, write */

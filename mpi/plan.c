@@ -44,8 +44,12 @@ int larv_plan_make(const larv_tensor_info *const *tensors, size_t n, const larv_
         if (it->kind == LARV_KIND_MATRIX) {
             it->m = (size_t)ti->shape[0];
             it->n = (size_t)ti->shape[1];
-            /* eigen/SVD work: the SVD mergers, and LARV's proxies on block matrices */
-            factor = svd || (cfg->larv.rule != LARV_RULE_OFF && g >= 0);
+            /* LARV's proxies: block matrices (those matching --larv-proxy, if given) */
+            it->proxy = cfg->larv.rule != LARV_RULE_OFF && g >= 0 &&
+                        (cfg->nproxy_pat == 0 ||
+                         larv_match_any(ti->name, cfg->proxy_pat, cfg->nproxy_pat));
+            /* eigen/SVD work: the SVD mergers, and the proxies */
+            factor = svd || it->proxy;
             p->nfactor += factor;
         }
         it->cost = it->kind == LARV_KIND_MATRIX

@@ -19,6 +19,7 @@ typedef struct {
     size_t m, n;     /* matrix shape */
     double cost;     /* larv_cost_estimate units */
     int unit_owner;  /* the team (or rank, when teams are single ranks) that owns it */
+    int proxy;       /* a block matrix LARV's proxies are computed from */
 } larv_plan_item;
 
 typedef struct {

@@ -135,6 +135,8 @@ else
 fi
 
 # -- usage errors: empty pool, a task twice, the output equal to an input
+expect proxy-nomatch 64 "block 0|--larv-proxy" o.safetensors -- --method ta --base $B --task $T1 \
+  --larv-proxy '*nothing*' --out o.safetensors
 expect empty-pool 64 "the task pool is empty" o.safetensors -- --method ta --base $B --out o.safetensors
 expect task-twice 64 "$T1|twice" o.safetensors -- --method ta --base $B --task $T1 --task ./$T1 --out o.safetensors
 expect base-as-task 64 "twice" o.safetensors -- --method ta --base $B --task $T1 --task $B --out o.safetensors

@@ -26,6 +26,7 @@ static const char full[] =
     "embed_patterns: []\n"
     "head_patterns:\n"
     "  - visual_projection.*\n"
+    "larv_proxy: [\"*.mlp.fc1.*\"]\n"
     "allow_nonfinite: true\n"
     "quiet: yes\n"
     "larv:\n"
@@ -87,6 +88,7 @@ static void test_full(void)
     CHECK(c.nexclude == 2 && strcmp(c.exclude[0], "*.bias") == 0 &&
           strcmp(c.exclude[1], "*.position_ids") == 0);
     CHECK(c.nembed_pat == 0 && c.nhead_pat == 1 && strcmp(c.head_pat[0], "visual_projection.*") == 0);
+    CHECK(c.nproxy_pat == 1 && strcmp(c.proxy_pat[0], "*.mlp.fc1.*") == 0);
     CHECK(c.allow_nonfinite == 1 && c.quiet == 1 && c.resume == 0);
     CHECK(c.larv.rule == LARV_RULE_CONTINUOUS && c.larv.eta == 2 && c.larv.rho == 0.25 &&
           c.larv.gamma == 4.5 && c.larv.s_low == 0.4 && c.larv.s_mid == 0.9 &&

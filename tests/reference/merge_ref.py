@@ -12,6 +12,7 @@ Written apart from the C code on purpose: it shares no code with larv.
 usage: merge_ref.py --method M --base B --task T [--task T ...] --merged OUT
                     [--report R.json] [--lambda X] [--larv RULE] [--ties-k K]
                     [--ties-merge sum|mean|max] [--iso-common F] [--exclude GLOB ...]
+                    [--larv-proxy GLOB ...]
 Exit 0 when everything agrees, 1 otherwise (with the differences printed).
 """
 import argparse
@@ -157,6 +158,7 @@ def main():
     ap.add_argument("--ties-merge", default="sum")
     ap.add_argument("--iso-common", type=float, default=0.8)
     ap.add_argument("--exclude", action="append", default=[])
+    ap.add_argument("--larv-proxy", action="append", default=[])
     ap.add_argument("--tol", type=float, default=1e-5)
     a = ap.parse_args()
     opts = dict(eta=1.0, rho=0.5, gamma=3.0, s_low=0.5, s_mid=1.0, s_high=1.2)
@@ -183,6 +185,8 @@ def main():
             b = block_of(nm)
             if b is None or not is_matrix(nm):
                 continue
+            if a.larv_proxy and not any(fnmatch.fnmatchcase(nm, p) for p in a.larv_proxy):
+                continue  # proxies from the matching matrices only (every matrix is scaled)
             w0 = f64(base[nm][1])
             r0 = reff(w0)
             for t in tasks:
