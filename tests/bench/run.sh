@@ -10,6 +10,9 @@
 #        [--torch-reps 1] [--no-torch] [--threads 2] [--precision double] \
 #        [--pools /work/pools] [--larv-bin build-perf/larv] [--results FILE] [--no-results]
 #
+# A --larv entry RULE:GLOB runs RULE with --larv-proxy GLOB (proxies from the
+# matching block matrices only), e.g. --larv "off tiered3 tiered3:*.mlp.fc1.*".
+#
 # The pool is generated once (larv synth --seed 1) into POOLS/ARCHxT (outside the
 # repository). Each larv timing is the median of --reps runs (min-max shown), each
 # torch timing of --torch-reps runs. Prints a markdown table and writes it, with the
@@ -39,6 +42,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+set -f # --larv entries may hold globs: no pathname expansion below
 PY=/usr/bin/python3
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 [ -x "$bin" ] || { echo "run.sh: $bin not built (cmake -S . -B build-perf -DCMAKE_BUILD_TYPE=Release && cmake --build build-perf -j2)" >&2; exit 1; }
@@ -57,9 +61,11 @@ load() { cut -d' ' -f1 /proc/loadavg; }
 for m in $methods; do
   for np in $ranks; do
     for lv in $larvs; do
+      rule=${lv%%:*} extra=()
+      [ "$rule" = "$lv" ] || extra=(--larv-proxy "${lv#*:}")
       for r in $(seq 1 "$reps"); do
         l0=$(load); t0=$(date +%s.%N)
-        mpirun -np "$np" $mpiargs "$bin" merge --method "$m" --larv "$lv" --precision "$prec" \
+        mpirun -np "$np" $mpiargs "$bin" merge --method "$m" --larv "$rule" "${extra[@]}" --precision "$prec" \
           "${targs[@]}" --out "$work/out.safetensors" --report "$work/rep.json" --quiet >/dev/null
         t1=$(date +%s.%N)
         $PY - "$work/rep.json" "$m" "$lv" "$np" "$r" "$t0" "$t1" "$l0" >>"$log" <<'EOF'
@@ -107,12 +113,13 @@ def fmt(rs):
     return f"{med:.1f}{spread}", med
 def mib(rs, col):
     return f"{max(int(r[col]) for r in rs) / 2**20:.0f}" if rs else "-"
+lab = lambda lv: f"`{lv}`" if ":" in lv else lv  # globs in markdown
 head = ["method", "ranks"]
 for lv in larvs:
-    head += [f"larv {lv} s", f"peak RSS/rank {lv} MiB"]
-if "off" in larvs and len(larvs) > 1:
-    head += ["LARV overhead"]
-head += ["torch s", "torch peak MiB"] + [f"speedup vs torch ({lv})" for lv in larvs]
+    head += [f"larv {lab(lv)} s", f"peak RSS/rank {lab(lv)} MiB"]
+others = [lv for lv in larvs if lv != "off"] if "off" in larvs else []
+head += [f"LARV overhead ({lab(lv)})" for lv in others]
+head += ["torch s", "torch peak MiB"] + [f"speedup vs torch ({lab(lv)})" for lv in larvs]
 print("| " + " | ".join(head) + " |")
 print("|" + "---|" * len(head))
 for m in methods:
@@ -124,8 +131,7 @@ for m in methods:
             rs = pick("larv", m, lv, np_)
             s, meds[lv] = fmt(rs)
             cells += [s, mib(rs, 6)]
-        if "off" in larvs and len(larvs) > 1:
-            other = [lv for lv in larvs if lv != "off"][0]
+        for other in others:
             if meds["off"] and meds[other]:
                 cells.append(f"{100 * (meds[other] / meds['off'] - 1):+.0f}%")
             else:
