@@ -26,9 +26,10 @@
  *  3. Whitening U_perp = P Q^T (thin SVD U = P Sigma Q^T of a tall m x p
  *     matrix) is the orthogonal polar factor, equal to U (U^T U)^{-1/2} when U
  *     has full column rank: one DSYRK, one p x p eigen-decomposition, one
- *     DSYMM. Used when lambda_min(U^T U) >= 1e-8 lambda_max; otherwise a real
- *     SVD (rank-deficient stacks, where P Q^T depends on LAPACK's choice of
- *     null-space vectors anyway). Iso-C's U V^T is the polar factor of
+ *     DSYMM. Used when its error estimate eps sqrt(mean_j (lambda_max /
+ *     lambda_j)^2) is <= 1e-6 (linalg.h LARV_GRAM_POLAR_MAXERR); otherwise a
+ *     real SVD (rank-deficient stacks, where P Q^T depends on LAPACK's choice
+ *     of null-space vectors anyway). Iso-C's U V^T is the polar factor of
  *     sum_t tau_t, computed the same way (and its singular values come from the
  *     same eigenvalues).
  *
