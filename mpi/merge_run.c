@@ -172,16 +172,16 @@ static int load_tau(ctx_t *x, const item_t *it, int factor, larv_err *err)
     return 0;
 }
 
-/* Bytes of one checkpoint this rank reads in a pass (blocks_only: the block
+/* Bytes of one checkpoint this rank reads in a pass (proxies_only: the block
  * matrices the LARV analysis visits). */
-static uint64_t owned_bytes(const ctx_t *x, int blocks_only)
+static uint64_t owned_bytes(const ctx_t *x, int proxies_only)
 {
     uint64_t b = 0;
     for (size_t i = 0; i < x->nt; i++) {
         const item_t *it = &x->items[i];
         if (it->owner != x->rank || it->kind == K_KEEP)
             continue;
-        if (blocks_only && !it->proxy)
+        if (proxies_only && !it->proxy)
             continue;
         b += info_of(x, it)->nbytes;
     }
@@ -294,13 +294,6 @@ static int spill_read(ctx_t *x, const item_t *it, double *M, size_t n, larv_err 
     return 0;
 }
 
-/* A tensor of the LARV analysis (a block matrix LARV's proxies come from). */
-static int analysed(const ctx_t *x, const item_t *it)
-{
-    (void)x;
-    return it->proxy;
-}
-
 static int pass_analysis(ctx_t *x, larv_err *err)
 {
     const larv_merge_cfg *cfg = x->cfg;
@@ -318,7 +311,7 @@ static int pass_analysis(ctx_t *x, larv_err *err)
     larv_team_serve(&x->team); /* members: until the leader is done */
     for (size_t i = 0; i < x->nt && rc == 0; i++) {
         item_t *it = &x->items[i];
-        if (it->owner != x->rank || !analysed(x, it))
+        if (it->owner != x->rank || !it->proxy)
             continue; /* proxies from block matrices; embed and head keep their own scale */
         const larv_tensor_info *ti = info_of(x, it);
         if (x->done[it->idx]) { /* resumed: the journalled proxies, in the same order */
@@ -544,7 +537,7 @@ static int write_item(ctx_t *x, larv_writer *w, item_t *it, float *fbuf, larv_er
             larv_ties_trim(fbuf, n, x->T, x->res->ties_thr);
             larv_ties_merge(fbuf, n, x->T, cfg->ties_mode, x->res->ties_majority, M);
             s = 1.0; /* already applied to tau before trimming */
-        } else if (analysed(x, it) && x->spill) {
+        } else if (it->proxy && x->spill) {
             if (spill_read(x, it, M, n, err) || read_f64(x, 0, it, x->w0, err))
                 return -1;
         } else {
@@ -592,8 +585,7 @@ static int verify_resumed(ctx_t *x, larv_writer *w, const larv_journal_state *js
         if (it->owner != x->rank || !js->have[i])
             continue;
         const larv_tensor_info *ti = info_of(x, it);
-        int need_proxy = analysed(x, it) && x->L > 0;
-        if (need_proxy && !js->has_proxy[i]) {
+        if (it->proxy && !js->has_proxy[i]) {
             (*bad)++;
             continue;
         }
