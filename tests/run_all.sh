@@ -3,7 +3,8 @@
 # builds larv, and runs
 #   1. every test (unit, MPI at 1/2/4 ranks, CLI, fuzz-corpus replay) in build/;
 #   2. all of them again under AddressSanitizer + UBSan (larv itself too);
-#   3. each libFuzzer target for a short time (LARV_FUZZ_SECONDS, default 30).
+#   3. the read-ahead tests under ThreadSanitizer;
+#   4. each libFuzzer target for a short time (LARV_FUZZ_SECONDS, default 30).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
@@ -17,6 +18,12 @@ echo "== tests under AddressSanitizer + UBSan =="
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DLARV_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 (cd build-asan && ctest --output-on-failure -j"$jobs")
+
+echo "== the read-ahead thread under ThreadSanitizer =="
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DLARV_TSAN=ON >/dev/null
+cmake --build build-tsan -j"$jobs" --target larv mpi_test_readahead >/dev/null
+(cd build-tsan && TSAN_OPTIONS="halt_on_error=1 suppressions=$PWD/../tests/tsan.supp" \
+   ctest --output-on-failure -R 'readahead')
 
 if command -v clang >/dev/null; then
   echo "== libFuzzer (${LARV_FUZZ_SECONDS:-30} s per target) =="
