@@ -4,8 +4,8 @@
  * the long option names of `larv merge` without dashes (examples: the jobs/ folder):
  *   method, base, tasks, out, report, lambda, precision, iso_common, alpha,
  *   ties_k, ties_merge, exclude, embed_patterns, head_patterns, larv_proxy,
- *   allow_nonfinite, resume, quiet, ranks_per_matrix, and the mapping `larv` with rule, eta, rho,
- *   gamma, s_low, s_mid, s_high, embed_scale, head_scale.
+ *   allow_nonfinite, resume, quiet, ranks_per_matrix, readahead, and the mapping `larv`
+ *   with rule, eta, rho, gamma, s_low, s_mid, s_high, embed_scale, head_scale.
  *
  * RELATIVE PATHS (base, tasks, out, report) ARE RESOLVED RELATIVE TO THE
  * DIRECTORY OF THE JOB FILE, not the current directory: a job file and its pool
@@ -43,6 +43,7 @@ void larv_merge_cfg_init(larv_merge_cfg *c)
 {
     memset(c, 0, sizeof *c);
     c->method = (larv_method)-1; /* must be given (by flag or job file) */
+    c->readahead = 1;
     c->lambda = NAN;
     c->have_lambda = 0;
     larv_merge_opts_default(&c->mopts);
@@ -316,12 +317,12 @@ static int get_num_list(jp *j, const char *key, double *v, size_t *n, size_t max
 enum {
     K_METHOD, K_BASE, K_TASKS, K_OUT, K_REPORT, K_LAMBDA, K_PRECISION, K_ISO_COMMON, K_ALPHA,
     K_TIES_K, K_TIES_MERGE, K_EXCLUDE, K_EMBED_PAT, K_HEAD_PAT, K_ALLOW_NONFINITE, K_RESUME,
-    K_QUIET, K_LARV, K_RANKS_PER_MATRIX, K_LARV_PROXY, K_NKEYS
+    K_QUIET, K_LARV, K_RANKS_PER_MATRIX, K_LARV_PROXY, K_READAHEAD, K_NKEYS
 };
 static const char *const top_keys[K_NKEYS] = {
     "method", "base", "tasks", "out", "report", "lambda", "precision", "iso_common", "alpha",
     "ties_k", "ties_merge", "exclude", "embed_patterns", "head_patterns", "allow_nonfinite",
-    "resume", "quiet", "larv", "ranks_per_matrix", "larv_proxy",
+    "resume", "quiet", "larv", "ranks_per_matrix", "larv_proxy", "readahead",
 };
 
 enum { L_RULE, L_ETA, L_RHO, L_GAMMA, L_S_LOW, L_S_MID, L_S_HIGH, L_EMBED, L_HEAD, L_NKEYS };
@@ -496,6 +497,7 @@ static int parse_value(jp *j, int k)
     case K_ALLOW_NONFINITE: return get_bool(j, key, &c->allow_nonfinite);
     case K_RESUME: return get_bool(j, key, &c->resume);
     case K_QUIET: return get_bool(j, key, &c->quiet);
+    case K_READAHEAD: return get_bool(j, key, &c->readahead);
     case K_LARV: return parse_larv(j);
     case K_RANKS_PER_MATRIX:
         if (get_number(j, key, &v) != 0)

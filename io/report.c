@@ -114,6 +114,8 @@ char *larv_report_json(const larv_merge_cfg *cfg, const larv_merge_result *res, 
             json_array_append_new(rss, json_integer((json_int_t)res->peak_rss_kb[r] * 1024));
         json_object_set_new(s, "peak_rss_bytes_per_rank", rss);
         json_object_set_new(s, "bytes_read", json_integer((json_int_t)res->bytes_read));
+        json_object_set_new(s, "bytes_read_ahead",
+                            json_integer((json_int_t)res->bytes_read_ahead));
         json_object_set_new(s, "bytes_written", json_integer((json_int_t)res->bytes_written));
         json_object_set_new(s, "load_imbalance", json_real(res->imbalance));
         json_object_set_new(s, "ranks_per_matrix", json_integer(res->team_size));

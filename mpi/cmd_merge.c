@@ -71,6 +71,9 @@ static const char help[] =
     "  --ranks-per-matrix G  ranks that share one matrix: its eigenproblems run on a ScaLAPACK\n"
     "                        grid of G ranks (default: automatic, only when ranks outnumber\n"
     "                        the matrices; 1 = never)\n"
+    "  --no-readahead        read each tensor only when it is needed (default: a helper\n"
+    "                        thread reads the next tensor of safetensors inputs while this\n"
+    "                        one is computed; same result, more memory: one tensor per input)\n"
     "  --quiet               no progress lines\n"
     "  --help                this text\n"
     "\n"
@@ -87,7 +90,7 @@ static const char help[] =
 enum {
     O_METHOD = 256, O_BASE, O_TASK, O_OUT, O_REPORT, O_JOB, O_LAMBDA, O_TIESK, O_TIESM, O_ISOC,
     O_ALPHA, O_PREC, O_EXCL, O_LARV, O_SLOW, O_SMID, O_SHIGH, O_ETA, O_RHO, O_GAMMA, O_ESCALE,
-    O_HSCALE, O_EPAT, O_HPAT, O_NONFIN, O_QUIET, O_RESUME, O_HELP, O_RPM, O_PPAT
+    O_HSCALE, O_EPAT, O_HPAT, O_NONFIN, O_QUIET, O_RESUME, O_HELP, O_RPM, O_PPAT, O_NORA
 };
 
 static const struct option longopts[] = {
@@ -105,6 +108,7 @@ static const struct option longopts[] = {
     {"embed-pattern", required_argument, 0, O_EPAT}, {"head-pattern", required_argument, 0, O_HPAT},
     {"larv-proxy", required_argument, 0, O_PPAT},
     {"allow-nonfinite", no_argument, 0, O_NONFIN}, {"quiet", no_argument, 0, O_QUIET},
+    {"no-readahead", no_argument, 0, O_NORA},
     {"resume", no_argument, 0, O_RESUME},       {"ranks-per-matrix", required_argument, 0, O_RPM},         {"help", no_argument, 0, O_HELP},
     {0, 0, 0, 0}};
 
@@ -233,6 +237,9 @@ static int apply(larv_merge_cfg *c, int opt, const char *arg, int *tasks_reset, 
         return 0;
     case O_QUIET:
         c->quiet = 1;
+        return 0;
+    case O_NORA:
+        c->readahead = 0;
         return 0;
     case O_RESUME:
         c->resume = 1;

@@ -28,7 +28,9 @@ static const char help[] =
     "\n"
     "columns: unit = what a rank (team) owns; busy = teams with work; imbalance =\n"
     "max/mean estimated cost; mem/rank = (T + 3) float64 copies of the largest tensor\n"
-    "a team leader holds (the engine's working set, without LAPACK workspace).\n";
+    "a team leader holds plus the read-ahead ring, 1.125 (T + 1) copies of it in its dtype\n"
+    "(the engine's working set, without LAPACK workspace; merge --no-readahead and HDF5\n"
+    "inputs need no ring).\n";
 
 int larv_cmd_plan(int argc, char **argv)
 {
@@ -126,11 +128,14 @@ int larv_cmd_plan(int argc, char **argv)
                 break;
             }
             /* the largest tensor any team leader holds */
-            uint64_t big = 0;
+            uint64_t big = 0, bigb = 0;
             for (size_t i = 0; i < n; i++)
-                if (infos[i]->numel > big && p.items[i].kind != LARV_KIND_KEEP)
+                if (infos[i]->numel > big && p.items[i].kind != LARV_KIND_KEEP) {
                     big = infos[i]->numel;
-            double mem = (double)((uint64_t)T + 3) * 8.0 * (double)big;
+                    bigb = infos[i]->nbytes;
+                }
+            double mem = (double)((uint64_t)T + 3) * 8.0 * (double)big +
+                         1.125 * (double)((uint64_t)T + 1) * (double)bigb;
             printf("%7d %6d %7d %8s %6d %10.2f %8.2f GB\n", N, p.nteams, p.team_size,
                    p.by_group ? "layers" : "tensors", p.busy, p.imbalance, mem / 1e9);
             larv_plan_free(&p);

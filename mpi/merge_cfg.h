@@ -37,6 +37,7 @@ typedef struct {
     int allow_nonfinite;              /* accept NaN/Inf in task vectors */
     int resume;                       /* --resume */
     int quiet;                        /* --quiet: no progress */
+    int readahead;                    /* read the next tensor while computing (default 1) */
     int ranks_per_matrix;             /* team size for ScaLAPACK (0 = automatic) */
     char *job_path;                   /* the job file, when one was given */
 } larv_merge_cfg;

@@ -12,8 +12,12 @@
  *   C. write: theta = theta0 + lambda * s_l * M, in the input dtype, written by
  *      the owning rank into the one output file (atomic: temporary name,
  *      renamed when every rank succeeded).
- * Peak memory per rank: (T + 3) copies of the largest tensor in float64 plus
- * the SVD workspace; it does not grow with depth. */
+ * Reading overlaps computing: with safetensors inputs a helper thread
+ * (io/readahead.h) reads each pass's next tensors while this one is factored.
+ * Peak memory per rank: (T + 3) copies of the largest tensor in float64, the
+ * SVD workspace, and the read-ahead ring, 1.125 (T + 1) copies of the largest
+ * tensor in its own dtype (none with --no-readahead); it does not grow with
+ * depth. */
 #include "merge_run.h"
 
 #include <errno.h>
@@ -26,6 +30,7 @@
 #include <unistd.h>
 
 #include "../io/ckpt.h"
+#include "../io/readahead.h"
 #include "../io/report.h"
 #include "../src/hash.h"
 #include "../src/layers.h"
@@ -69,6 +74,7 @@ typedef struct {
     size_t rawcap;
     larv_progress prog;
     larv_team team; /* ranks sharing one matrix at a time (ScaLAPACK) */
+    larv_readahead *ra; /* reads the pass's next tensor while this one is computed, or NULL */
     /* resume (--resume; journal.h) */
     uint64_t job;          /* the job identity */
     unsigned char *done;   /* nt: written and verified by an interrupted run: skipped */
@@ -123,17 +129,34 @@ static int grow(ctx_t *x, size_t n, larv_err *err)
     return 0;
 }
 
-/* Read tensor `it` of checkpoint f (0 = base, t+1 = task t) as float64 into dst,
- * hashing its raw bytes for provenance. */
-static int read_f64(ctx_t *x, size_t f, const item_t *it, double *dst, larv_err *err)
+/* The raw bytes of tensor `it` of checkpoint f (0 = base, t+1 = task t) into
+ * dst: from the read-ahead when it holds them, else read now; hashed for
+ * provenance. */
+static int fetch_raw(ctx_t *x, size_t f, const item_t *it, void *dst, larv_err *err)
 {
     larv_ckpt *c = f == 0 ? x->base : x->tasks[f - 1];
     const larv_tensor_info *ti = larv_ckpt_tensor(c, it->idx);
-    /* raw bytes are at most 8 per element: read into dst and widen in place */
-    if (larv_ckpt_read(c, it->idx, dst, err))
+    uint64_t h = 0;
+    int got = x->ra ? larv_readahead_take(x->ra, it->idx, f, dst, &h, err) : 0;
+    if (got < 0)
         return -1;
-    x->in_hash[f * x->nt + it->idx] = larv_hash64(dst, ti->nbytes, 0);
+    if (got == 0) {
+        if (larv_ckpt_read(c, it->idx, dst, err))
+            return -1;
+        h = larv_hash64(dst, ti->nbytes, 0);
+    }
+    x->in_hash[f * x->nt + it->idx] = h;
     x->bytes_read += ti->nbytes;
+    return 0;
+}
+
+/* Tensor `it` of checkpoint f as float64 into dst. */
+static int read_f64(ctx_t *x, size_t f, const item_t *it, double *dst, larv_err *err)
+{
+    const larv_tensor_info *ti = info_of(x, it);
+    /* raw bytes are at most 8 per element: read into dst and widen in place */
+    if (fetch_raw(x, f, it, dst, err))
+        return -1;
     larv_to_f64(ti->dtype, dst, dst, ti->numel);
     return 0;
 }
@@ -267,6 +290,84 @@ static int check_pool(ctx_t *x, larv_err *err)
     return 0;
 }
 
+/* ---- read-ahead schedules ------------------------------------------------------ */
+
+typedef enum { P_ANALYSIS, P_TIES_TASK, P_TIES_SIGN, P_WRITE } pass_t;
+
+/* The checkpoints (0 = the base, t+1 = task t) that pass p reads tensor `it`
+ * from, in the order it reads them, into files[]; returns how many (0: the
+ * pass does not read it). t: the task of a TIES threshold sweep. Mirrors each
+ * pass's loop. */
+static size_t pass_files(const ctx_t *x, const item_t *it, pass_t p, size_t t, size_t *files)
+{
+    size_t k = 0;
+    if (it->owner != x->rank)
+        return 0;
+    switch (p) {
+    case P_ANALYSIS:
+        k = it->proxy && !x->done[it->idx] ? x->T + 1 : 0;
+        break;
+    case P_TIES_TASK:
+        if (it->kind == K_KEEP)
+            return 0;
+        files[0] = 0;
+        files[1] = t + 1;
+        return 2;
+    case P_TIES_SIGN:
+        k = it->kind != K_KEEP ? x->T + 1 : 0;
+        break;
+    case P_WRITE:
+        if (x->done[it->idx])
+            k = 0;
+        else if (it->kind == K_KEEP)
+            k = 1;
+        else if (x->cfg->method != LARV_TIES && it->proxy && x->spill)
+            k = 1; /* M from the scratch file, the base to add it to */
+        else
+            k = x->T + 1;
+        break;
+    }
+    for (size_t f = 0; f < k; f++)
+        files[f] = f;
+    return k;
+}
+
+/* Hand pass p's reads to the read-ahead thread, in the order the pass takes
+ * them, with a ring of 1.125 x the largest tensor group it reads. Without a
+ * schedule (no thread, HDF5 input, no memory) every read is made when it is
+ * needed: read-ahead changes the timing, never the result. */
+static void readahead_begin(ctx_t *x, pass_t p, size_t t)
+{
+    if (!x->ra)
+        return;
+    size_t cap = x->nt * (x->T + 1), n = 0;
+    size_t *tensor = malloc((cap ? cap : 1) * sizeof *tensor);
+    size_t *file = malloc((cap ? cap : 1) * sizeof *file);
+    uint64_t group = 0;
+    if (tensor && file) {
+        for (size_t i = 0; i < x->nt; i++) {
+            size_t k = pass_files(x, &x->items[i], p, t, file + n);
+            uint64_t bytes = 0;
+            for (size_t j = 0; j < k; j++) {
+                tensor[n + j] = x->items[i].idx;
+                bytes += info_of(x, &x->items[i])->nbytes;
+            }
+            group = bytes > group ? bytes : group;
+            n += k;
+        }
+        if (larv_readahead_begin(x->ra, tensor, file, n, group + group / 8, NULL))
+            larv_readahead_end(x->ra);
+    }
+    free(tensor);
+    free(file);
+}
+
+static void readahead_end(ctx_t *x)
+{
+    if (x->ra)
+        larv_readahead_end(x->ra);
+}
+
 /* ---- pass A: LARV proxies (and the spilled M of SVD mergers) ------------ */
 
 static int spill_write(ctx_t *x, item_t *it, const double *M, size_t n, larv_err *err)
@@ -309,6 +410,7 @@ static int pass_analysis(ctx_t *x, larv_err *err)
     larv_progress_begin(&x->prog, "analysis", (x->T + 1) * owned_bytes(x, 1));
     larv_team_begin(&x->team);
     larv_team_serve(&x->team); /* members: until the leader is done */
+    readahead_begin(x, P_ANALYSIS, 0);
     for (size_t i = 0; i < x->nt && rc == 0; i++) {
         item_t *it = &x->items[i];
         if (it->owner != x->rank || !it->proxy)
@@ -346,6 +448,7 @@ static int pass_analysis(ctx_t *x, larv_err *err)
         acc[3 * G + it->group] += 1;
         larv_progress_step(&x->prog, ti->nbytes * (x->T + 1));
     }
+    readahead_end(x);
     larv_team_end(&x->team);
     free(e);
     free(c);
@@ -415,17 +518,23 @@ static int ties_each(void *vctx, size_t t, larv_select_visit visit, void *vc, la
 {
     ties_src_ctx *s = vctx;
     ctx_t *x = s->x;
-    for (size_t i = 0; i < x->nt; i++) {
+    int rc = 0;
+    readahead_begin(x, P_TIES_TASK, t);
+    for (size_t i = 0; i < x->nt && rc == 0; i++) {
         item_t *it = &x->items[i];
         if (it->owner != x->rank || it->kind == K_KEEP)
             continue;
         const larv_tensor_info *ti = info_of(x, it);
         size_t n = ti->numel;
-        if (grow(x, n, err))
-            return -1;
+        if (grow(x, n, err)) {
+            rc = -1;
+            break;
+        }
         double *d = x->tau; /* one task's slot is enough here */
-        if (read_f64(x, 0, it, x->w0, err) || read_f64(x, t + 1, it, d, err))
-            return -1;
+        if (read_f64(x, 0, it, x->w0, err) || read_f64(x, t + 1, it, d, err)) {
+            rc = -1;
+            break;
+        }
         float sc = (float)group_scale(x, it->group);
         int bad = 0;
         for (size_t j = 0; j < n; j++) {
@@ -433,15 +542,18 @@ static int ties_each(void *vctx, size_t t, larv_select_visit visit, void *vc, la
             bad |= !isfinite(v);
             s->buf[j] = tau32(v, sc);
         }
-        if (bad && !x->cfg->allow_nonfinite)
-            return larv_fail(err, LARV_EXIT_DATAERR,
-                             "%s: tensor '%s': the task vector has NaN or Inf values "
-                             "(--allow-nonfinite accepts them)",
-                             larv_ckpt_path(x->tasks[t]), ti->name);
+        if (bad && !x->cfg->allow_nonfinite) {
+            rc = larv_fail(err, LARV_EXIT_DATAERR,
+                           "%s: tensor '%s': the task vector has NaN or Inf values "
+                           "(--allow-nonfinite accepts them)",
+                           larv_ckpt_path(x->tasks[t]), ti->name);
+            break;
+        }
         visit(vc, s->buf, n);
         larv_progress_step(&x->prog, 2 * ti->nbytes);
     }
-    return 0;
+    readahead_end(x);
+    return rc;
 }
 
 static int pass_ties(ctx_t *x, float *fbuf, larv_err *err)
@@ -476,6 +588,7 @@ static int pass_ties(ctx_t *x, float *fbuf, larv_err *err)
     larv_progress_begin(&x->prog, "TIES sign", (x->T + 1) * owned_bytes(x, 0));
     double total = 0;
     rc = 0;
+    readahead_begin(x, P_TIES_SIGN, 0);
     for (size_t i = 0; i < x->nt && rc == 0; i++) {
         item_t *it = &x->items[i];
         if (it->owner != x->rank || it->kind == K_KEEP)
@@ -489,6 +602,7 @@ static int pass_ties(ctx_t *x, float *fbuf, larv_err *err)
         total += larv_ties_sign_count(fbuf, n, x->T);
         larv_progress_step(&x->prog, info_of(x, it)->nbytes * (x->T + 1));
     }
+    readahead_end(x);
     if (larv_coll_check(x->comm, rc, err))
         return -1;
     MPI_Allreduce(MPI_IN_PLACE, &total, 1, MPI_DOUBLE, MPI_SUM, x->comm);
@@ -525,10 +639,8 @@ static int write_item(ctx_t *x, larv_writer *w, item_t *it, float *fbuf, larv_er
         x->rawcap = ti->nbytes;
     }
     if (it->kind == K_KEEP) {
-        if (larv_ckpt_read(x->base, it->idx, x->raw, err))
+        if (fetch_raw(x, 0, it, x->raw, err))
             return -1;
-        x->in_hash[it->idx] = larv_hash64(x->raw, ti->nbytes, 0);
-        x->bytes_read += ti->nbytes;
     } else {
         double *M = x->mbuf;
         if (cfg->method == LARV_TIES) {
@@ -709,6 +821,18 @@ static int open_inputs(ctx_t *x, larv_err *err)
     return rc;
 }
 
+static int open_readahead(ctx_t *x, larv_err *err)
+{
+    larv_ckpt **all = malloc((x->T + 1) * sizeof *all);
+    if (!all)
+        return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+    all[0] = x->base;
+    memcpy(all + 1, x->tasks, x->T * sizeof *all);
+    int rc = larv_readahead_create(all, x->T + 1, &x->ra, err);
+    free(all);
+    return rc;
+}
+
 static int alloc_result(ctx_t *x, larv_err *err)
 {
     larv_merge_result *r = x->res;
@@ -771,6 +895,8 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
     int rc = x->tasks ? 0 : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
     if (rc == 0)
         rc = open_inputs(x, err); /* collective; fails on all ranks together */
+    if (rc == 0 && cfg->readahead)
+        rc = larv_coll_check(comm, open_readahead(x, err), err);
     if (rc == 0)
         rc = larv_coll_check(comm, check_pool(x, err), err);
     if (rc == 0)
@@ -818,9 +944,11 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
         int lrc = 0;
         larv_team_begin(&x->team);
         larv_team_serve(&x->team);
+        readahead_begin(x, P_WRITE, 0);
         for (size_t i = 0; i < x->nt && lrc == 0; i++)
             if (x->items[i].owner == x->rank)
                 lrc = write_item(x, w, &x->items[i], fbuf, err);
+        readahead_end(x);
         larv_team_end(&x->team);
         res->pass_seconds[3] = now() - t0;
         rc = larv_coll_check(comm, lrc, err);
@@ -834,8 +962,10 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
             res->input_digest[f] = larv_hash64(x->in_hash + f * x->nt, x->nt * sizeof(uint64_t), f);
             res->input_bytes[f] = larv_ckpt_file_bytes(f == 0 ? x->base : x->tasks[f - 1]);
         }
-        uint64_t br = x->bytes_read;
-        MPI_Allreduce(&br, &res->bytes_read, 1, MPI_UINT64_T, MPI_SUM, comm);
+        uint64_t br[2] = {x->bytes_read, larv_readahead_bytes(x->ra)}, tot[2];
+        MPI_Allreduce(br, tot, 2, MPI_UINT64_T, MPI_SUM, comm);
+        res->bytes_read = tot[0];
+        res->bytes_read_ahead = tot[1];
         for (size_t i = 0; i < x->nt; i++)
             res->bytes_written += info_of(x, &x->items[i])->nbytes;
         res->seconds = now() - t_start;
@@ -866,6 +996,7 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
     if (x->spill)
         fclose(x->spill);
     larv_team_free(&x->team);
+    larv_readahead_free(x->ra); /* before the files it reads are closed */
     larv_ckpt_close(x->base);
     for (size_t t = 0; t < x->T && x->tasks; t++)
         larv_ckpt_close(x->tasks[t]);

@@ -19,6 +19,7 @@ typedef struct {
     double seconds;      /* wall time of the merge */
     double pass_seconds[4]; /* analysis (LARV proxies), TIES selection, TIES sign, write */
     uint64_t bytes_read, bytes_written; /* over all ranks */
+    uint64_t bytes_read_ahead;          /* of bytes_read: by the read-ahead thread */
     int nranks;
     long *peak_rss_kb;   /* per rank */
     size_t T;
