@@ -46,14 +46,8 @@ set -f # --larv entries may hold globs: no pathname expansion below
 PY=/usr/bin/python3
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 [ -x "$bin" ] || { echo "run.sh: $bin not built (cmake -S . -B build-perf -DCMAKE_BUILD_TYPE=Release && cmake --build build-perf -j2)" >&2; exit 1; }
-pool="$pools/${arch}x$tasks"
-if [ ! -f "$pool/base.safetensors" ] || [ ! -f "$pool/task$(printf %02d "$tasks").safetensors" ]; then
-  echo "generating $pool" >&2
-  mkdir -p "$pools"
-  "$bin" synth --arch "$arch" --tasks "$tasks" --seed 1 --out "$pool" --quiet
-fi
-targs=(--base "$pool/base.safetensors")
-for t in $(seq 1 "$tasks"); do targs+=(--task "$pool/task$(printf %02d "$t").safetensors"); done
+. "$here/pool.sh"
+bench_pool "$bin" "$pools" "$arch" "$tasks"
 work=$(mktemp -d "${TMPDIR:-/tmp}/larv-bench.XXXXXX"); trap 'rm -rf "$work"' EXIT
 log="$work/runs.tsv"   # kind method larv ranks rep seconds peak_rss_max peak_rss_sum load
 
