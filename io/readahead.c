@@ -10,9 +10,9 @@
  *
  * Synchronisation: one mutex and one condition variable. The thread writes only
  * into the extent it reserved (under the lock) for the file it reads; the
- * caller copies out only files whose read has completed and releases their
- * extent (under the lock) after copying. So no byte is touched by both at once
- * and no copy is made under the lock. A schedule change (begin/end) waits for
+ * caller reads only a file whose read has completed, in place, and releases its
+ * extent (under the lock) when done with it. So no byte is touched by both at
+ * once and nothing is copied under the lock. A schedule change (begin/end) waits for
  * the read in flight and bumps gen; a read that completes under an older gen is
  * discarded. */
 #include "readahead.h"
@@ -35,6 +35,7 @@ struct larv_readahead {
     uint64_t *off, *len, *hash; /* per file: extent start, extent length (with any skipped tail), checksum */
     size_t nread;               /* files read (the thread reads file nread next) */
     size_t ntaken;              /* files taken (the caller takes file ntaken next) */
+    int held;                   /* the caller holds file ntaken (get without release yet) */
     int failed;                 /* reading file nread failed */
     larv_err ferr;
     /* the ring: bytes of files read and not taken yet lie in [tail, head), wrapping */
@@ -167,7 +168,7 @@ static void clear_locked(larv_readahead *ra)
     ra->ti = ra->fc = NULL;
     ra->off = ra->len = ra->hash = NULL;
     ra->nfiles = ra->nread = ra->ntaken = 0;
-    ra->failed = 0;
+    ra->failed = ra->held = 0;
     ra->head = ra->tail = ra->used = 0;
 }
 
@@ -251,12 +252,12 @@ void larv_readahead_end(larv_readahead *ra)
     pthread_mutex_unlock(&ra->mu);
 }
 
-int larv_readahead_take(larv_readahead *ra, size_t idx, size_t f, void *dst, uint64_t *hash,
-                        larv_err *err)
+int larv_readahead_get(larv_readahead *ra, size_t idx, size_t f, const void **data,
+                       uint64_t *hash, larv_err *err)
 {
     pthread_mutex_lock(&ra->mu);
     size_t j = ra->ntaken;
-    if (j >= ra->nfiles || ra->ti[j] != idx || ra->fc[j] != f) {
+    if (ra->held || j >= ra->nfiles || ra->ti[j] != idx || ra->fc[j] != f) {
         pthread_mutex_unlock(&ra->mu);
         return 0;
     }
@@ -268,20 +269,28 @@ int larv_readahead_take(larv_readahead *ra, size_t idx, size_t f, void *dst, uin
         pthread_mutex_unlock(&ra->mu);
         return -1;
     }
-    const char *src = ra->ring + ra->off[j];
-    uint64_t nb = nbytes_of(ra, j);
-    pthread_mutex_unlock(&ra->mu);
     /* read and not released: the thread does not write these bytes */
-    memcpy(dst, src, nb);
-    pthread_mutex_lock(&ra->mu);
+    *data = ra->ring + ra->off[j];
     *hash = ra->hash[j];
-    ra->used -= ra->len[j];
-    ra->tail = ra->off[j] + nb;
-    ra->ntaken++;
-    ra->bytes += nb;
-    pthread_cond_broadcast(&ra->cv);
+    ra->held = 1;
     pthread_mutex_unlock(&ra->mu);
     return 1;
+}
+
+void larv_readahead_release(larv_readahead *ra)
+{
+    pthread_mutex_lock(&ra->mu);
+    if (ra->held) {
+        size_t j = ra->ntaken;
+        uint64_t nb = nbytes_of(ra, j);
+        ra->used -= ra->len[j];
+        ra->tail = ra->off[j] + nb;
+        ra->ntaken++;
+        ra->bytes += nb;
+        ra->held = 0;
+        pthread_cond_broadcast(&ra->cv);
+    }
+    pthread_mutex_unlock(&ra->mu);
 }
 
 uint64_t larv_readahead_bytes(const larv_readahead *ra)

@@ -4,8 +4,9 @@
  * same tensor from several checkpoints (the base and the T tasks). The caller
  * hands that list of reads to larv_readahead_begin; a helper thread reads them
  * in order into a ring buffer, as far ahead as the ring has room, and the
- * caller takes the bytes out in the same order (larv_readahead_take waits for
- * a read that is not done yet). So while the caller factors one tensor, the
+ * caller uses the bytes in place, in the same order (larv_readahead_get waits
+ * for a read that is not done yet; the caller converts straight from the ring,
+ * so a read-ahead tensor costs no more copies than a direct read). So while the caller factors one tensor, the
  * thread reads the next ones. The extra memory is the ring.
  *
  * Only safetensors and sharded safetensors are read ahead (pread on file
@@ -40,16 +41,20 @@ int larv_readahead_begin(larv_readahead *ra, const size_t *tensor, const size_t 
 void larv_readahead_end(larv_readahead *ra);
 
 /* Tensor idx of checkpoint f, when that is the caller's next read in the
- * schedule: waits until the thread has read it, copies its raw bytes (nbytes of
- * the tensor) into dst and its checksum (larv_hash64 of the bytes, seed 0,
- * computed by the thread) into *hash, and returns 1. Returns 0 when (idx, f) is
- * not the next read (the caller reads it itself; the schedule then stays where
- * it is, so a caller that strays from it reads everything itself from there on),
- * and -1 with err set (naming the file and the tensor) when the read failed. */
-int larv_readahead_take(larv_readahead *ra, size_t idx, size_t f, void *dst, uint64_t *hash,
-                        larv_err *err);
+ * schedule: waits until the thread has read it and returns 1 with *data
+ * pointing at its raw bytes (nbytes of the tensor, in the ring) and *hash their
+ * checksum (larv_hash64, seed 0, computed by the thread). The bytes stay valid,
+ * and the schedule stays at this read, until larv_readahead_release. Returns 0
+ * when (idx, f) is not the next read or a read is still held (the caller reads
+ * it itself; the schedule then stays where it is, so a caller that strays from
+ * it reads everything itself from there on), and -1 with err set (naming the
+ * file and the tensor) when the read failed. */
+int larv_readahead_get(larv_readahead *ra, size_t idx, size_t f, const void **data,
+                       uint64_t *hash, larv_err *err);
+/* Done with the bytes of the last get: the thread may reuse their room. */
+void larv_readahead_release(larv_readahead *ra);
 
-/* Bytes handed out by larv_readahead_take since create. */
+/* Bytes handed out (released) since create. */
 uint64_t larv_readahead_bytes(const larv_readahead *ra);
 
 #endif

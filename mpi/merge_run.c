@@ -129,36 +129,40 @@ static int grow(ctx_t *x, size_t n, larv_err *err)
     return 0;
 }
 
-/* The raw bytes of tensor `it` of checkpoint f (0 = base, t+1 = task t) into
- * dst: from the read-ahead when it holds them, else read now; hashed for
- * provenance. */
-static int fetch_raw(ctx_t *x, size_t f, const item_t *it, void *dst, larv_err *err)
+/* Tensor `it` of checkpoint f (0 = base, t+1 = task t) into dst: as float64
+ * (widen) or as its raw bytes; from the read-ahead ring when it holds the
+ * tensor, else read now. Its raw bytes are hashed for provenance. */
+static int fetch(ctx_t *x, size_t f, const item_t *it, void *dst, int widen, larv_err *err)
 {
     larv_ckpt *c = f == 0 ? x->base : x->tasks[f - 1];
     const larv_tensor_info *ti = larv_ckpt_tensor(c, it->idx);
+    const void *src = NULL;
     uint64_t h = 0;
-    int got = x->ra ? larv_readahead_take(x->ra, it->idx, f, dst, &h, err) : 0;
+    int got = x->ra ? larv_readahead_get(x->ra, it->idx, f, &src, &h, err) : 0;
     if (got < 0)
         return -1;
-    if (got == 0) {
+    if (got) {
+        if (widen)
+            larv_to_f64(ti->dtype, src, dst, ti->numel);
+        else
+            memcpy(dst, src, ti->nbytes);
+        larv_readahead_release(x->ra);
+    } else {
+        /* raw bytes are at most 8 per element: read into dst and widen in place */
         if (larv_ckpt_read(c, it->idx, dst, err))
             return -1;
         h = larv_hash64(dst, ti->nbytes, 0);
+        if (widen)
+            larv_to_f64(ti->dtype, dst, dst, ti->numel);
     }
     x->in_hash[f * x->nt + it->idx] = h;
     x->bytes_read += ti->nbytes;
     return 0;
 }
 
-/* Tensor `it` of checkpoint f as float64 into dst. */
 static int read_f64(ctx_t *x, size_t f, const item_t *it, double *dst, larv_err *err)
 {
-    const larv_tensor_info *ti = info_of(x, it);
-    /* raw bytes are at most 8 per element: read into dst and widen in place */
-    if (fetch_raw(x, f, it, dst, err))
-        return -1;
-    larv_to_f64(ti->dtype, dst, dst, ti->numel);
-    return 0;
+    return fetch(x, f, it, dst, 1, err);
 }
 
 /* w0 = base, tau[t] = theta_t - theta_0, checked for NaN/Inf. */
@@ -639,7 +643,7 @@ static int write_item(ctx_t *x, larv_writer *w, item_t *it, float *fbuf, larv_er
         x->rawcap = ti->nbytes;
     }
     if (it->kind == K_KEEP) {
-        if (fetch_raw(x, 0, it, x->raw, err))
+        if (fetch(x, 0, it, x->raw, 0, err))
             return -1;
     } else {
         double *M = x->mbuf;

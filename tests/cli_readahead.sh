@@ -67,14 +67,16 @@ read -r br bra < <(summary h5.json)
 ok test "$bra" = 0 -a "$br" -gt 0
 
 # a failed read on the helper thread: the merge fails naming the file and the
-# tensor, and leaves nothing behind (the file shrinks after the pool is checked)
+# tensor, and leaves nothing behind (the file shrinks after the pool is checked,
+# while the merge reads at 1 MB/s)
 cp pool/task03.safetensors broken.safetensors
 set +e
 LARV_TEST_READ_MBPS=1 $LARV merge --method iso-c --base pool/base.safetensors \
   --task pool/task01.safetensors --task broken.safetensors --out bad.safetensors --quiet \
   >/dev/null 2>err.txt &
 pid=$!
-sleep 1
+# the temporary output appears once the inputs are open and checked
+for _ in $(seq 300); do [ -e bad.safetensors.larv-tmp ] && break; sleep 0.1; done
 truncate -s 4096 broken.safetensors
 wait $pid
 code=$?

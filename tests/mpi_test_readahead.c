@@ -1,5 +1,6 @@
 /* io/readahead: every byte and checksum it hands out equals a plain
- * larv_ckpt_read of the same tensor; groups of different widths and sizes,
+ * larv_ckpt_read of the same tensor (one read held at a time, used in place
+ * until released); groups of different widths and sizes,
  * with the engine's ring and the smallest one (the thread waits for room and
  * wraps around); any files in any order; reads that are not next in the
  * schedule (or taken already) fall back to the caller; a new
@@ -70,6 +71,23 @@ static int write_file(const char *path, size_t f, MPI_Comm comm)
     return 0;
 }
 
+/* get, copy out, release: 1 taken, 0 not the next read, -1 failed. While a read
+ * is held, no other is handed out. */
+static int take(larv_readahead *ra, size_t idx, size_t f, void *dst, uint64_t *hash,
+                larv_err *err)
+{
+    const void *p = NULL;
+    int r = larv_readahead_get(ra, idx, f, &p, hash, err);
+    if (r == 1) {
+        const void *q = NULL;
+        uint64_t h2;
+        CHECK(larv_readahead_get(ra, idx, f, &q, &h2, err) == 0); /* held */
+        memcpy(dst, p, infos[idx].nbytes);
+        larv_readahead_release(ra);
+    }
+    return r;
+}
+
 /* Schedule groups: group k is tensor idx[k] of checkpoints 0 .. nf[k]-1 (as the
  * merge engine reads the base and the tasks), with the engine's ring of 1.125 x
  * the largest group, or ring_bytes when that is not -1. */
@@ -99,14 +117,14 @@ static void take_and_compare(larv_readahead *ra, larv_ckpt **c, size_t idx, size
         unsigned char *got = malloc(nb + 1), *want = malloc(nb + 1);
         uint64_t h = 0;
         larv_err err = {0};
-        int r = larv_readahead_take(ra, idx, f, got, &h, &err);
+        int r = take(ra, idx, f, got, &h, &err);
         CHECK(r == 1);
         CHECK(larv_ckpt_read(c[f], idx, want, &err) == 0);
         CHECK(r != 1 || memcmp(got, want, nb) == 0);
         CHECK(r != 1 || h == larv_hash64(want, nb, 0));
         /* taken already: the caller reads it itself */
         if (f + 1 < nf)
-            CHECK(larv_readahead_take(ra, idx, f, got, &h, &err) == 0);
+            CHECK(take(ra, idx, f, got, &h, &err) == 0);
         free(got);
         free(want);
     }
@@ -140,14 +158,14 @@ int main(int argc, char **argv)
     {
         uint64_t h;
         unsigned char buf[4];
-        CHECK(larv_readahead_take(ra, 0, 0, buf, &h, &err) == 0); /* not the current entry */
+        CHECK(take(ra, 0, 0, buf, &h, &err) == 0); /* not the current entry */
     }
     for (size_t k = 0; k < 6; k++) {
         /* a file the entry does not hold */
         if (nf[k] < NF) {
             uint64_t h;
             unsigned char *b = malloc(infos[idx[k]].nbytes + 1);
-            CHECK(larv_readahead_take(ra, idx[k], nf[k], b, &h, &err) == 0);
+            CHECK(take(ra, idx[k], nf[k], b, &h, &err) == 0);
             free(b);
         }
         take_and_compare(ra, c, idx[k], nf[k]);
@@ -167,7 +185,7 @@ int main(int argc, char **argv)
     {
         uint64_t h;
         unsigned char *b = malloc(infos[3].nbytes);
-        CHECK(larv_readahead_take(ra, 3, 0, b, &h, &err) == 0);
+        CHECK(take(ra, 3, 0, b, &h, &err) == 0);
         free(b);
     }
     /* a long schedule of mixed sizes: the thread runs ahead until the ring is
@@ -201,7 +219,7 @@ int main(int argc, char **argv)
             size_t nb = infos[tensor[j]].nbytes;
             unsigned char *got = malloc(nb), *want = malloc(nb);
             uint64_t h = 0;
-            CHECK(larv_readahead_take(ra, tensor[j], file[j], got, &h, &err) == 1);
+            CHECK(take(ra, tensor[j], file[j], got, &h, &err) == 1);
             CHECK(larv_ckpt_read(c[file[j]], tensor[j], want, &err) == 0);
             CHECK(memcmp(got, want, nb) == 0 && h == larv_hash64(want, nb, 0));
             free(got);
@@ -250,9 +268,9 @@ int main(int argc, char **argv)
         CHECK(larv_readahead_begin(r3, i3, f3, 2, 0, &err) == 0);
         unsigned char *b = malloc(infos[3].nbytes);
         uint64_t h;
-        CHECK(larv_readahead_take(r3, 3, 0, b, &h, &err) == 1);
+        CHECK(take(r3, 3, 0, b, &h, &err) == 1);
         larv_err_clear(&err);
-        CHECK(larv_readahead_take(r3, 3, 1, b, &h, &err) == -1);
+        CHECK(take(r3, 3, 1, b, &h, &err) == -1);
         CHECK(strstr(err.msg, own) != NULL);
         CHECK(strstr(err.msg, "d.weight") != NULL);
         if (rank == 0)
