@@ -324,19 +324,11 @@ int larv_ckpt_read_range(larv_ckpt *c, size_t i, uint64_t first, uint64_t count,
 /* Benchmark hook (tests/bench/overlap.sh): LARV_TEST_READ_MBPS=N makes a
  * whole-tensor read last at least nbytes / (N MB/s), as from a file system
  * that gives this process N MB/s (the page cache here is far faster). */
-static void throttle(double t0, uint64_t nbytes)
+static double now_s(void)
 {
-    const char *s = getenv("LARV_TEST_READ_MBPS");
-    double mbps = s ? atof(s) : 0;
-    if (!(mbps > 0))
-        return;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    double left = (double)nbytes / (mbps * 1e6) - ((double)now.tv_sec + 1e-9 * now.tv_nsec - t0);
-    if (left > 0) {
-        struct timespec ts = {(time_t)left, (long)((left - (double)(time_t)left) * 1e9)};
-        nanosleep(&ts, NULL);
-    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 int larv_ckpt_read(larv_ckpt *c, size_t i, void *dst, larv_err *err)
@@ -344,11 +336,14 @@ int larv_ckpt_read(larv_ckpt *c, size_t i, void *dst, larv_err *err)
     if (i >= c->n)
         return larv_fail(err, LARV_EXIT_FAIL, "%s: tensor index %zu out of range (%zu tensors)",
                          c->path, i, c->n);
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    const char *hook = getenv("LARV_TEST_READ_MBPS");
+    double mbps = hook ? atof(hook) : 0, t0 = mbps > 0 ? now_s() : 0;
     int rc = larv_ckpt_read_range(c, i, 0, c->t[i].numel, dst, err);
-    if (rc == 0)
-        throttle((double)t0.tv_sec + 1e-9 * t0.tv_nsec, c->t[i].nbytes);
+    double left = mbps > 0 ? (double)c->t[i].nbytes / (mbps * 1e6) - (now_s() - t0) : 0;
+    if (rc == 0 && left > 0) {
+        struct timespec ts = {(time_t)left, (long)((left - (double)(time_t)left) * 1e9)};
+        nanosleep(&ts, NULL);
+    }
     return rc;
 }
 

@@ -12,9 +12,9 @@
  * into the extent it reserved (under the lock) for the file it reads; the
  * caller reads only a file whose read has completed, in place, and releases its
  * extent (under the lock) when done with it. So no byte is touched by both at
- * once and nothing is copied under the lock. A schedule change (begin/end) waits for
- * the read in flight and bumps gen; a read that completes under an older gen is
- * discarded. */
+ * once and nothing is copied under the lock. A schedule change (begin/end)
+ * waits for the read in flight and bumps gen; a read that completes under an
+ * older gen is discarded. */
 #include "readahead.h"
 
 #include <pthread.h>
@@ -23,22 +23,26 @@
 
 #include "../src/hash.h"
 
+typedef struct {
+    size_t tensor, file; /* what to read */
+    uint64_t off, len;   /* where it lies in the ring; its extent (with any skipped tail) */
+    uint64_t hash;       /* larv_hash64 of its bytes */
+} ra_read;
+
 struct larv_readahead {
     larv_ckpt **c;
     size_t n;
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    /* the schedule: read j is tensor ti[j] of checkpoint fc[j] */
-    size_t nfiles;
-    size_t *ti, *fc;
-    uint64_t *off, *len, *hash; /* per file: extent start, extent length (with any skipped tail), checksum */
-    size_t nread;               /* files read (the thread reads file nread next) */
-    size_t ntaken;              /* files taken (the caller takes file ntaken next) */
-    int held;                   /* the caller holds file ntaken (get without release yet) */
-    int failed;                 /* reading file nread failed */
+    ra_read *reads;             /* the schedule */
+    size_t nreads;
+    size_t nread;               /* reads done (the thread does read nread next) */
+    size_t ntaken;              /* reads taken (the caller takes read ntaken next) */
+    int held;                   /* the caller holds read ntaken (get without release yet) */
+    int failed;                 /* read nread failed */
     larv_err ferr;
-    /* the ring: bytes of files read and not taken yet lie in [tail, head), wrapping */
+    /* the ring: bytes read and not taken yet lie in [tail, head), wrapping */
     char *ring;
     uint64_t cap, head, tail, used;
     int busy;                   /* a read is in flight (outside the lock) */
@@ -49,10 +53,10 @@ struct larv_readahead {
 
 static uint64_t nbytes_of(const larv_readahead *ra, size_t j)
 {
-    return larv_ckpt_tensor(ra->c[ra->fc[j]], ra->ti[j])->nbytes;
+    return larv_ckpt_tensor(ra->c[ra->reads[j].file], ra->reads[j].tensor)->nbytes;
 }
 
-/* With the lock held: where file j of nb bytes goes in the ring, or -1 if the
+/* With the lock held: where a read of nb bytes goes in the ring, or -1 if the
  * ring has no contiguous room for it yet. Sets *len to the bytes it uses. */
 static int64_t place(larv_readahead *ra, uint64_t nb, uint64_t *len)
 {
@@ -88,15 +92,15 @@ static void *reader(void *arg)
         int64_t pos = -1;
         uint64_t len = 0;
         while (!ra->stop &&
-               (ra->nread >= ra->nfiles || ra->failed ||
+               (ra->nread >= ra->nreads || ra->failed ||
                 (pos = place(ra, nbytes_of(ra, ra->nread), &len)) < 0))
             pthread_cond_wait(&ra->cv, &ra->mu);
         if (ra->stop)
             break;
         size_t j = ra->nread;
         uint64_t nb = nbytes_of(ra, j), gen = ra->gen;
-        larv_ckpt *c = ra->c[ra->fc[j]];
-        size_t idx = ra->ti[j];
+        larv_ckpt *c = ra->c[ra->reads[j].file];
+        size_t idx = ra->reads[j].tensor;
         char *dst = ra->ring + pos;
         ra->head = (uint64_t)pos + nb; /* reserved */
         ra->used += len;
@@ -115,9 +119,9 @@ static void *reader(void *arg)
                 ra->failed = 1;
                 ra->ferr = e;
             } else {
-                ra->off[j] = (uint64_t)pos;
-                ra->len[j] = len;
-                ra->hash[j] = h;
+                ra->reads[j].off = (uint64_t)pos;
+                ra->reads[j].len = len;
+                ra->reads[j].hash = h;
                 ra->nread++;
             }
         }
@@ -160,14 +164,9 @@ static void clear_locked(larv_readahead *ra)
     ra->gen++;
     while (ra->busy)
         pthread_cond_wait(&ra->cv, &ra->mu);
-    free(ra->ti);
-    free(ra->fc);
-    free(ra->off);
-    free(ra->len);
-    free(ra->hash);
-    ra->ti = ra->fc = NULL;
-    ra->off = ra->len = ra->hash = NULL;
-    ra->nfiles = ra->nread = ra->ntaken = 0;
+    free(ra->reads);
+    ra->reads = NULL;
+    ra->nreads = ra->nread = ra->ntaken = 0;
     ra->failed = ra->held = 0;
     ra->head = ra->tail = ra->used = 0;
 }
@@ -200,20 +199,13 @@ int larv_readahead_begin(larv_readahead *ra, const size_t *tensor, const size_t 
         uint64_t nb = larv_ckpt_tensor(ra->c[file[j]], tensor[j])->nbytes;
         cap = nb > cap ? nb : cap;
     }
-    size_t m = nreads ? nreads : 1;
-    size_t *ti = malloc(m * sizeof *ti), *fc = malloc(m * sizeof *fc);
-    uint64_t *off = malloc(m * sizeof *off), *len = malloc(m * sizeof *len);
-    uint64_t *hash = malloc(m * sizeof *hash);
-    if (!ti || !fc || !off || !len || !hash) {
-        free(ti);
-        free(fc);
-        free(off);
-        free(len);
-        free(hash);
+    ra_read *reads = calloc(nreads ? nreads : 1, sizeof *reads);
+    if (!reads)
         return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+    for (size_t j = 0; j < nreads; j++) {
+        reads[j].tensor = tensor[j];
+        reads[j].file = file[j];
     }
-    memcpy(ti, tensor, nreads * sizeof *ti);
-    memcpy(fc, file, nreads * sizeof *fc);
     pthread_mutex_lock(&ra->mu);
     clear_locked(ra);
     int rc = 0;
@@ -226,22 +218,13 @@ int larv_readahead_begin(larv_readahead *ra, const size_t *tensor, const size_t 
                            (unsigned long long)cap);
     }
     if (rc == 0) {
-        ra->ti = ti;
-        ra->fc = fc;
-        ra->off = off;
-        ra->len = len;
-        ra->hash = hash;
-        ra->nfiles = nreads;
+        ra->reads = reads;
+        ra->nreads = nreads;
         pthread_cond_broadcast(&ra->cv);
     }
     pthread_mutex_unlock(&ra->mu);
-    if (rc) {
-        free(ti);
-        free(fc);
-        free(off);
-        free(len);
-        free(hash);
-    }
+    if (rc)
+        free(reads);
     return rc;
 }
 
@@ -257,21 +240,21 @@ int larv_readahead_get(larv_readahead *ra, size_t idx, size_t f, const void **da
 {
     pthread_mutex_lock(&ra->mu);
     size_t j = ra->ntaken;
-    if (ra->held || j >= ra->nfiles || ra->ti[j] != idx || ra->fc[j] != f) {
+    if (ra->held || j >= ra->nreads || ra->reads[j].tensor != idx || ra->reads[j].file != f) {
         pthread_mutex_unlock(&ra->mu);
         return 0;
     }
     while (ra->nread <= j && !ra->failed)
         pthread_cond_wait(&ra->cv, &ra->mu);
-    if (ra->nread <= j) { /* the read of file nread <= j failed */
+    if (ra->nread <= j) { /* read nread <= j failed */
         if (err)
             *err = ra->ferr;
         pthread_mutex_unlock(&ra->mu);
         return -1;
     }
     /* read and not released: the thread does not write these bytes */
-    *data = ra->ring + ra->off[j];
-    *hash = ra->hash[j];
+    *data = ra->ring + ra->reads[j].off;
+    *hash = ra->reads[j].hash;
     ra->held = 1;
     pthread_mutex_unlock(&ra->mu);
     return 1;
@@ -283,8 +266,8 @@ void larv_readahead_release(larv_readahead *ra)
     if (ra->held) {
         size_t j = ra->ntaken;
         uint64_t nb = nbytes_of(ra, j);
-        ra->used -= ra->len[j];
-        ra->tail = ra->off[j] + nb;
+        ra->used -= ra->reads[j].len;
+        ra->tail = ra->reads[j].off + nb;
         ra->ntaken++;
         ra->bytes += nb;
         ra->held = 0;
