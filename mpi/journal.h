@@ -30,7 +30,7 @@
 
 #include "../io/ckpt.h"
 #include "../src/err.h"
-#include "merge_cfg.h"
+#include "../src/merge_cfg.h"
 
 /* The job identity (same on every rank for the same job). */
 uint64_t larv_job_identity(const larv_merge_cfg *cfg, int nranks, larv_ckpt *base,

@@ -5,7 +5,7 @@
 #include <mpi.h>
 #include <stdint.h>
 
-#include "merge_cfg.h"
+#include "../src/merge_cfg.h"
 
 /* Layer groups are indexed 0 = embed, 1 .. L = blocks 0 .. L-1, L+1 = head. */
 typedef struct {

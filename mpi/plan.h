@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 #include "../src/tensor.h"
-#include "merge_cfg.h"
+#include "../src/merge_cfg.h"
 
 typedef enum { LARV_KIND_MATRIX, LARV_KIND_VECTOR, LARV_KIND_KEEP } larv_kind;
 

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "merge_cfg.h"
+#include "../src/merge_cfg.h"
 
 static const char full[] =
     "# a full job\n"

@@ -5,7 +5,7 @@
 
 #include "../src/err.h"
 #include "cmd.h"
-#include "threads.h"
+#include "../mpi/threads.h"
 
 static const char usage[] =
     "larv " LARV_VERSION " - merge fine-tuned models without data, layer-aware (LARV), on MPI ranks\n"

@@ -4,9 +4,9 @@
 
 #include <stddef.h>
 
-#include "../src/err.h"
-#include "../src/larv.h"
-#include "../src/merge.h"
+#include "err.h"
+#include "larv.h"
+#include "merge.h"
 
 #define LARV_MAX_TASKS 4096
 #define LARV_MAX_PATTERNS 64
@@ -45,7 +45,7 @@ typedef struct {
 void larv_merge_cfg_init(larv_merge_cfg *c);
 void larv_merge_cfg_free(larv_merge_cfg *c);
 
-/* Read a YAML job file into cfg (io/jobfile.c). Keys are the long option
+/* Read a YAML job file into cfg (cli/jobfile.c). Keys are the long option
  * names without dashes (examples in jobs/); unknown keys and wrong types are
  * refused naming the key and its line. */
 int larv_jobfile_load(const char *path, larv_merge_cfg *cfg, larv_err *err);

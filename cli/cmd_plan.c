@@ -7,7 +7,7 @@
 #include "../io/ckpt.h"
 #include "../src/synth.h"
 #include "cmd.h"
-#include "plan.h"
+#include "../mpi/plan.h"
 
 static const char help[] =
     "usage: larv plan (--arch ARCH | --base FILE) --tasks T --method M [options]\n"

@@ -21,7 +21,7 @@
 #include "../src/synth.h"
 #include "../src/tensor.h"
 #include "cmd.h"
-#include "partition.h"
+#include "../mpi/partition.h"
 
 static const char usage[] =
     "usage: larv synth --arch ARCH --tasks T --seed S --out DIR [options]\n"

@@ -9,7 +9,7 @@
 
 #include "../io/ckpt.h"
 #include "cmd.h"
-#include "partition.h"
+#include "../mpi/partition.h"
 
 static const char help[] =
     "usage: larv convert IN OUT [--shard-size BYTES]\n"

@@ -32,7 +32,7 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "merge_cfg.h"
+#include "../src/merge_cfg.h"
 
 #define LARV_JOB_MAX_BYTES (1u << 20)
 #define LARV_JOB_MAX_SCALAR 4096

@@ -12,7 +12,7 @@
 #include "../io/report.h"
 #include "../src/layers.h"
 #include "cmd.h"
-#include "merge_run.h"
+#include "../mpi/merge_run.h"
 
 static const char help[] =
     "usage: larv merge --method M --base FILE --task FILE [--task FILE ...] --out FILE [options]\n"
