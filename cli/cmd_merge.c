@@ -12,6 +12,7 @@
 #include "../io/report.h"
 #include "../src/layers.h"
 #include "cmd.h"
+#include "jobfile.h"
 #include "../mpi/merge_run.h"
 
 static const char help[] =

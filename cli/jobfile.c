@@ -32,52 +32,10 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "../src/merge_cfg.h"
+#include "jobfile.h"
 
 #define LARV_JOB_MAX_BYTES (1u << 20)
 #define LARV_JOB_MAX_SCALAR 4096
-
-/* ---- config defaults ------------------------------------------------------- */
-
-void larv_merge_cfg_init(larv_merge_cfg *c)
-{
-    memset(c, 0, sizeof *c);
-    c->method = (larv_method)-1; /* must be given (by flag or job file) */
-    c->readahead = 1;
-    c->lambda = NAN;
-    c->have_lambda = 0;
-    larv_merge_opts_default(&c->mopts);
-    c->ties_k = 0.2;
-    c->ties_mode = LARV_TIES_SUM;
-    larv_opts_default(&c->larv);
-}
-
-static void free_list(char **v, size_t *n)
-{
-    for (size_t i = 0; i < *n; i++) {
-        free(v[i]);
-        v[i] = NULL;
-    }
-    *n = 0;
-}
-
-void larv_merge_cfg_free(larv_merge_cfg *c)
-{
-    if (!c)
-        return;
-    free(c->base);
-    free(c->out);
-    free(c->report);
-    free(c->job_path);
-    c->base = c->out = c->report = c->job_path = NULL;
-    free_list(c->tasks, &c->ntasks);
-    free_list(c->exclude, &c->nexclude);
-    free_list(c->embed_pat, &c->nembed_pat);
-    free_list(c->head_pat, &c->nhead_pat);
-    free_list(c->proxy_pat, &c->nproxy_pat);
-    c->nalpha = 0;
-    c->mopts.alpha = NULL;
-}
 
 /* ---- parser state ------------------------------------------------------------ */
 
@@ -271,14 +229,14 @@ static int get_str_list(jp *j, const char *key, int is_path, char **v, size_t *n
         char *s = NULL;
         if (get_string(j, key, is_path, 0, &s) != 0)
             return -1;
-        free_list(v, n);
+        larv_str_list_free(v, n);
         v[0] = s;
         *n = 1;
         return 0;
     }
     if (j->ev.type != YAML_SEQUENCE_START_EVENT)
         return key_fail(j, key, "expected a list, got %s", ev_kind(&j->ev));
-    free_list(v, n);
+    larv_str_list_free(v, n);
     for (;;) {
         if (next(j) != 0)
             return -1;

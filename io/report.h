@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-#include "../mpi/merge_run.h"
+#include "../src/merge_cfg.h"
 #include "ckpt.h"
 
 /* JSON text (malloc'd): larv version, method and every parameter, the inputs

@@ -1019,19 +1019,3 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
     free(fbuf);
     return rc;
 }
-
-void larv_merge_result_free(larv_merge_result *r)
-{
-    free(r->e);
-    free(r->c);
-    free(r->chat);
-    free(r->score);
-    free(r->scale);
-    free(r->nmatrix);
-    free(r->nproxy);
-    free(r->peak_rss_kb);
-    free(r->ties_thr);
-    free(r->input_digest);
-    free(r->input_bytes);
-    memset(r, 0, sizeof *r);
-}

@@ -1,8 +1,10 @@
-/* Everything a merge is told: from the command line or a job file. */
+/* Everything a merge is told (from the command line or a job file) and what it
+ * reports back: plain structs, no MPI. */
 #ifndef LARV_MERGE_CFG_H
 #define LARV_MERGE_CFG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 #include "larv.h"
@@ -44,13 +46,36 @@ typedef struct {
 
 void larv_merge_cfg_init(larv_merge_cfg *c);
 void larv_merge_cfg_free(larv_merge_cfg *c);
+/* Free v[0 .. *n) and set *n = 0 (the cfg's lists). */
+void larv_str_list_free(char **v, size_t *n);
 
-/* Read a YAML job file into cfg (cli/jobfile.c). Keys are the long option
- * names without dashes (examples in jobs/); unknown keys and wrong types are
- * refused naming the key and its line. */
-int larv_jobfile_load(const char *path, larv_merge_cfg *cfg, larv_err *err);
-/* Same from a memory buffer (for the fuzzer); name is used in messages. */
-int larv_jobfile_parse(const char *name, const char *text, size_t len, larv_merge_cfg *cfg,
-                       larv_err *err);
+/* What a merge reports. Layer groups are indexed 0 = embed, 1 .. L = blocks
+ * 0 .. L-1, L+1 = head. */
+typedef struct {
+    long L;              /* number of blocks */
+    size_t ngroups;      /* L + 2 */
+    double *e, *c;       /* mean proxies per group (NaN where none: embed, head, LARV off) */
+    double *chat, *score, *scale;
+    int *nmatrix;        /* matrix parameters per group */
+    int *nproxy;         /* of which LARV's proxies are computed from */
+    double lambda;       /* the lambda used */
+    double seconds;      /* wall time of the merge */
+    double pass_seconds[4]; /* analysis (LARV proxies), TIES selection, TIES sign, write */
+    uint64_t bytes_read, bytes_written; /* over all ranks */
+    uint64_t bytes_read_ahead;          /* of bytes_read: by the read-ahead thread */
+    int nranks;
+    long *peak_rss_kb;   /* per rank */
+    size_t T;
+    float *ties_thr;     /* per task (TIES) */
+    double ties_majority;
+    uint64_t *input_digest; /* T + 1: base then tasks (combined per-tensor hashes) */
+    uint64_t *input_bytes;  /* T + 1 */
+    size_t ntensors, nmatrix_total;
+    uint64_t nparams;
+    double imbalance;    /* max/mean estimated cost per rank (per team) */
+    int team_size;       /* ranks sharing one matrix (ScaLAPACK grid); 1 = none */
+} larv_merge_result;
+
+void larv_merge_result_free(larv_merge_result *r);
 
 #endif

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../src/merge_cfg.h"
+#include "../cli/jobfile.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

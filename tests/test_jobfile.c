@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "../src/merge_cfg.h"
+#include "../cli/jobfile.h"
 
 static const char full[] =
     "# a full job\n"

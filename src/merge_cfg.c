@@ -1,0 +1,62 @@
+/* Defaults and frees of the merge configuration and result (merge_cfg.h). */
+#include "merge_cfg.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void larv_merge_cfg_init(larv_merge_cfg *c)
+{
+    memset(c, 0, sizeof *c);
+    c->method = (larv_method)-1; /* must be given (by flag or job file) */
+    c->readahead = 1;
+    c->lambda = NAN;
+    c->have_lambda = 0;
+    larv_merge_opts_default(&c->mopts);
+    c->ties_k = 0.2;
+    c->ties_mode = LARV_TIES_SUM;
+    larv_opts_default(&c->larv);
+}
+
+void larv_str_list_free(char **v, size_t *n)
+{
+    for (size_t i = 0; i < *n; i++) {
+        free(v[i]);
+        v[i] = NULL;
+    }
+    *n = 0;
+}
+
+void larv_merge_cfg_free(larv_merge_cfg *c)
+{
+    if (!c)
+        return;
+    free(c->base);
+    free(c->out);
+    free(c->report);
+    free(c->job_path);
+    c->base = c->out = c->report = c->job_path = NULL;
+    larv_str_list_free(c->tasks, &c->ntasks);
+    larv_str_list_free(c->exclude, &c->nexclude);
+    larv_str_list_free(c->embed_pat, &c->nembed_pat);
+    larv_str_list_free(c->head_pat, &c->nhead_pat);
+    larv_str_list_free(c->proxy_pat, &c->nproxy_pat);
+    c->nalpha = 0;
+    c->mopts.alpha = NULL;
+}
+
+void larv_merge_result_free(larv_merge_result *r)
+{
+    free(r->e);
+    free(r->c);
+    free(r->chat);
+    free(r->score);
+    free(r->scale);
+    free(r->nmatrix);
+    free(r->nproxy);
+    free(r->peak_rss_kb);
+    free(r->ties_thr);
+    free(r->input_digest);
+    free(r->input_bytes);
+    memset(r, 0, sizeof *r);
+}
