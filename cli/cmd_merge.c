@@ -11,11 +11,12 @@
 
 #include "../io/report.h"
 #include "../src/layers.h"
+#include "../src/options.h"
 #include "cmd.h"
 #include "jobfile.h"
 #include "../mpi/merge_run.h"
 
-static const char help[] =
+static const char help_head[] =
     "usage: larv merge --method M --base FILE --task FILE [--task FILE ...] --out FILE [options]\n"
     "       larv merge --job JOB.yaml [options that override the job]\n"
     "       mpirun -np N larv merge ...   |   srun larv merge ...\n"
@@ -30,55 +31,9 @@ static const char help[] =
     "  tsv      TSV-M: per-task top singular vectors, whitened             (lambda 1.0)\n"
     "  iso-c    Iso-C: spectrum of the sum flattened to its mean           (lambda 1.0)\n"
     "  iso-cts  Iso-CTS: common + task-specific subspaces, isotropic       (lambda 1.0)\n"
-    "\n"
-    "inputs and outputs (formats by extension: .h5/.hdf5, .safetensors, .safetensors.index.json):\n"
-    "  --base FILE           the pretrained checkpoint theta0\n"
-    "  --task FILE           a fine-tuned checkpoint (repeat; on the command line the list\n"
-    "                        replaces a job file's)\n"
-    "  --out FILE            the merged checkpoint, in the inputs' dtypes (written under a\n"
-    "                        temporary name and renamed when complete)\n"
-    "  --report FILE.json    JSON: method, parameters, per-layer LARV table, inputs, summary\n"
-    "  --job FILE.yaml       read options from a job file (paths relative to it; see jobs/)\n"
-    "\n"
-    "method options:\n"
-    "  --lambda X            global scale (default: the method's)\n"
-    "  --ties-k F            TIES keep fraction (0,1], default 0.2\n"
-    "  --ties-merge M        TIES disjoint merge: sum (default), mean, max\n"
-    "  --iso-common F        Iso-CTS common-subspace fraction, default 0.8\n"
-    "  --alpha A1,A2,...     TSV-M per-task scales (one per task)\n"
-    "  --precision P         SVDs in double (default) or single\n"
-    "  --exclude GLOB        treat matching tensors as vector parameters (TIES: keep the base);\n"
-    "                        repeatable, fnmatch syntax, e.g. --exclude '*position_embedding*'\n"
-    "\n"
-    "LARV (the layer-wise veneer; rule tiered3 by default):\n"
-    "  --larv RULE           off | tiered2 | tiered3 | continuous | depth\n"
-    "  --s-low X --s-mid X --s-high X   tier scales (0.5, 1.0, 1.2)\n"
-    "  --eta X --rho X       score exponents (1, 0.5);  --gamma X  continuous slope (3)\n"
-    "  --embed-scale X --head-scale X   scales of the groups outside blocks (1, 1)\n"
-    "  --embed-pattern GLOB --head-pattern GLOB   put matching names in group embed/head\n"
-    "  --larv-proxy GLOB     compute the proxies from the block matrices matching GLOB only\n"
-    "                        (repeatable; default every matrix of the block; all are scaled).\n"
-    "                        One matrix per block, e.g. --larv-proxy '*.mlp.fc1.*', costs\n"
-    "                        1/6 of the default on a ViT\n"
-    "\n"
-    "other:\n"
-    "  --allow-nonfinite     accept NaN/Inf in task vectors (refused by default)\n"
-    "  --resume              finish a killed run of the same job (same arguments, inputs and\n"
-    "                        rank count): the tensors it wrote to OUT.larv-tmp, re-read and\n"
-    "                        verified against its journals OUT.larv-tmp.journal.<rank>, are\n"
-    "                        kept, the rest is written; the result is the same bit for bit.\n"
-    "                        Without --resume a leftover OUT.larv-tmp is replaced. A run that\n"
-    "                        fails (rather than being killed) leaves neither behind\n"
-    "  --ranks-per-matrix G  ranks that share one matrix: its eigenproblems run on a ScaLAPACK\n"
-    "                        grid of G ranks (default: automatic, only when ranks outnumber\n"
-    "                        the matrices; 1 = never)\n"
-    "  --no-readahead        read each tensor only when it is needed (default: a helper\n"
-    "                        thread reads the next tensors of safetensors inputs while this\n"
-    "                        one is computed; same result, more memory: a ring of ~1.1 x the\n"
-    "                        largest tensor per input). Off saves that memory, and time for\n"
-    "                        ta/ties on a pool the page cache already holds\n"
-    "  --quiet               no progress lines\n"
-    "  --help                this text\n"
+    "\n";
+
+static const char help_tail[] =
     "\n"
     "examples:\n"
     "  larv synth --arch vit-b-32 --tasks 8 --seed 1 --out pool\n"
@@ -90,174 +45,60 @@ static const char help[] =
     "exit codes: 0 ok, 1 failure, 64 usage/job file, 65 bad input data, 66 missing input,\n"
     "            74 output not writable\n";
 
-enum {
-    O_METHOD = 256, O_BASE, O_TASK, O_OUT, O_REPORT, O_JOB, O_LAMBDA, O_TIESK, O_TIESM, O_ISOC,
-    O_ALPHA, O_PREC, O_EXCL, O_LARV, O_SLOW, O_SMID, O_SHIGH, O_ETA, O_RHO, O_GAMMA, O_ESCALE,
-    O_HSCALE, O_EPAT, O_HPAT, O_NONFIN, O_QUIET, O_RESUME, O_HELP, O_RPM, O_PPAT, O_NORA
-};
+/* The command line: getopt's table built from the option table (val = 256 + index). */
+static struct option longopts[64];
+static char flagnames[64][48];
 
-static const struct option longopts[] = {
-    {"method", required_argument, 0, O_METHOD},   {"base", required_argument, 0, O_BASE},
-    {"task", required_argument, 0, O_TASK},       {"out", required_argument, 0, O_OUT},
-    {"report", required_argument, 0, O_REPORT},   {"job", required_argument, 0, O_JOB},
-    {"lambda", required_argument, 0, O_LAMBDA},   {"ties-k", required_argument, 0, O_TIESK},
-    {"ties-merge", required_argument, 0, O_TIESM}, {"iso-common", required_argument, 0, O_ISOC},
-    {"alpha", required_argument, 0, O_ALPHA},     {"precision", required_argument, 0, O_PREC},
-    {"exclude", required_argument, 0, O_EXCL},    {"larv", required_argument, 0, O_LARV},
-    {"s-low", required_argument, 0, O_SLOW},      {"s-mid", required_argument, 0, O_SMID},
-    {"s-high", required_argument, 0, O_SHIGH},    {"eta", required_argument, 0, O_ETA},
-    {"rho", required_argument, 0, O_RHO},         {"gamma", required_argument, 0, O_GAMMA},
-    {"embed-scale", required_argument, 0, O_ESCALE}, {"head-scale", required_argument, 0, O_HSCALE},
-    {"embed-pattern", required_argument, 0, O_EPAT}, {"head-pattern", required_argument, 0, O_HPAT},
-    {"larv-proxy", required_argument, 0, O_PPAT},
-    {"allow-nonfinite", no_argument, 0, O_NONFIN}, {"quiet", no_argument, 0, O_QUIET},
-    {"no-readahead", no_argument, 0, O_NORA},
-    {"resume", no_argument, 0, O_RESUME},       {"ranks-per-matrix", required_argument, 0, O_RPM},         {"help", no_argument, 0, O_HELP},
-    {0, 0, 0, 0}};
-
-static int num(const char *opt, const char *s, double *v, larv_err *err)
+static void build_longopts(void)
 {
-    char *end;
-    errno = 0;
-    double d = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(d))
-        return larv_fail(err, LARV_EXIT_USAGE, "--%s: '%s' is not a number", opt, s);
-    *v = d;
-    return 0;
+    size_t k = 0;
+    for (size_t i = 0; i < larv_noptions && k + 1 < sizeof longopts / sizeof longopts[0]; i++, k++) {
+        const larv_option *o = &larv_options[i];
+        larv_option_flag(o, flagnames[k], sizeof flagnames[k]);
+        longopts[k].name = flagnames[k] + 2;
+        longopts[k].has_arg = o->type == LARV_OT_SWITCH ? no_argument : required_argument;
+        longopts[k].flag = NULL;
+        longopts[k].val = 256 + (int)i;
+    }
+    memset(&longopts[k], 0, sizeof longopts[k]);
 }
 
-static int push(char **arr, size_t *n, size_t max, const char *s, const char *what, larv_err *err)
+/* Apply one command-line option to cfg. A list given on the command line
+ * replaces the job file's (cleared on its first use: cli_seen). */
+static int apply(larv_merge_cfg *c, const larv_option *o, const char *arg, unsigned char *cli_seen,
+                 larv_err *err)
 {
-    if (*n >= max)
-        return larv_fail(err, LARV_EXIT_USAGE, "too many %s (at most %zu)", what, max);
-    arr[(*n)++] = strdup(s);
+    char flag[64], msg[256];
+    larv_option_flag(o, flag, sizeof flag);
+    size_t i = (size_t)(o - larv_options);
+    if (o->type == LARV_OT_LIST || o->type == LARV_OT_REALS) {
+        if (!cli_seen[i] || o->type == LARV_OT_REALS)
+            larv_option_clear(o, c);
+    }
+    cli_seen[i] = 1;
+    if (o->type == LARV_OT_SWITCH)
+        arg = (o->flags & LARV_OF_NEGATED) ? "false" : "true";
+    if (o->type == LARV_OT_REALS) {
+        /* "a,b,c": every item a number, none empty */
+        const char *p = arg;
+        for (;;) {
+            const char *comma = strchr(p, ',');
+            size_t n = comma ? (size_t)(comma - p) : strlen(p);
+            char item[128];
+            if (n == 0)
+                return larv_fail(err, LARV_EXIT_USAGE, "%s: empty item in '%s'", flag, arg);
+            snprintf(item, sizeof item, "%.*s", (int)(n < sizeof item ? n : sizeof item - 1), p);
+            if (n >= sizeof item || larv_option_set(o, c, item, msg, sizeof msg))
+                return larv_fail(err, LARV_EXIT_USAGE, "%s: %s (in '%s')", flag,
+                                 n >= sizeof item ? "item too long" : msg, arg);
+            if (!comma)
+                return 0;
+            p = comma + 1;
+        }
+    }
+    if (larv_option_set(o, c, arg, msg, sizeof msg))
+        return larv_fail(err, LARV_EXIT_USAGE, "%s: %s", flag, msg);
     return 0;
-}
-
-/* Apply one command-line option to cfg. */
-static int apply(larv_merge_cfg *c, int opt, const char *arg, int *tasks_reset, larv_err *err)
-{
-    const char *name = "";
-    for (const struct option *o = longopts; o->name; o++)
-        if (o->val == opt)
-            name = o->name;
-    switch (opt) {
-    case O_METHOD:
-        if (larv_method_parse(arg, &c->method))
-            return larv_fail(err, LARV_EXIT_USAGE,
-                             "--method: unknown method '%s' (ta, ties, tsv, iso-c, iso-cts)", arg);
-        return 0;
-    case O_BASE:
-        free(c->base);
-        c->base = strdup(arg);
-        return 0;
-    case O_TASK:
-        if (!*tasks_reset) { /* the command line's list replaces the job's */
-            for (size_t i = 0; i < c->ntasks; i++)
-                free(c->tasks[i]);
-            c->ntasks = 0;
-            *tasks_reset = 1;
-        }
-        return push(c->tasks, &c->ntasks, LARV_MAX_TASKS, arg, "tasks", err);
-    case O_OUT:
-        free(c->out);
-        c->out = strdup(arg);
-        return 0;
-    case O_REPORT:
-        free(c->report);
-        c->report = strdup(arg);
-        return 0;
-    case O_LAMBDA:
-        if (num(name, arg, &c->lambda, err))
-            return -1;
-        c->have_lambda = 1;
-        return 0;
-    case O_TIESK:
-        if (num(name, arg, &c->ties_k, err))
-            return -1;
-        if (!(c->ties_k > 0 && c->ties_k <= 1))
-            return larv_fail(err, LARV_EXIT_USAGE, "--ties-k: %s is not in (0, 1]", arg);
-        return 0;
-    case O_TIESM:
-        if (!strcmp(arg, "sum"))
-            c->ties_mode = LARV_TIES_SUM;
-        else if (!strcmp(arg, "mean"))
-            c->ties_mode = LARV_TIES_MEAN;
-        else if (!strcmp(arg, "max"))
-            c->ties_mode = LARV_TIES_MAX;
-        else
-            return larv_fail(err, LARV_EXIT_USAGE, "--ties-merge: '%s' (sum, mean, max)", arg);
-        return 0;
-    case O_ISOC:
-        if (num(name, arg, &c->mopts.iso_common, err))
-            return -1;
-        if (!(c->mopts.iso_common >= 0 && c->mopts.iso_common <= 1))
-            return larv_fail(err, LARV_EXIT_USAGE, "--iso-common: %s is not in [0, 1]", arg);
-        return 0;
-    case O_ALPHA: {
-        c->nalpha = 0;
-        char *dup = strdup(arg), *save = NULL;
-        for (char *tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-            if (c->nalpha >= LARV_MAX_TASKS || num(name, tok, &c->alpha[c->nalpha++], err)) {
-                free(dup);
-                return larv_fail(err, LARV_EXIT_USAGE, "--alpha: bad list '%s'", arg);
-            }
-        }
-        free(dup);
-        return 0;
-    }
-    case O_PREC:
-        if (!strcmp(arg, "double"))
-            c->mopts.precision = LARV_PREC_DOUBLE;
-        else if (!strcmp(arg, "single"))
-            c->mopts.precision = LARV_PREC_SINGLE;
-        else
-            return larv_fail(err, LARV_EXIT_USAGE, "--precision: '%s' (single, double)", arg);
-        return 0;
-    case O_EXCL:
-        return push(c->exclude, &c->nexclude, LARV_MAX_PATTERNS, arg, "--exclude patterns", err);
-    case O_EPAT:
-        return push(c->embed_pat, &c->nembed_pat, LARV_MAX_PATTERNS, arg, "--embed-pattern", err);
-    case O_HPAT:
-        return push(c->head_pat, &c->nhead_pat, LARV_MAX_PATTERNS, arg, "--head-pattern", err);
-    case O_PPAT:
-        return push(c->proxy_pat, &c->nproxy_pat, LARV_MAX_PATTERNS, arg, "--larv-proxy", err);
-    case O_LARV:
-        if (larv_rule_parse(arg, &c->larv.rule))
-            return larv_fail(err, LARV_EXIT_USAGE,
-                             "--larv: unknown rule '%s' (off, tiered2, tiered3, continuous, depth)", arg);
-        return 0;
-    case O_SLOW: return num(name, arg, &c->larv.s_low, err);
-    case O_SMID: return num(name, arg, &c->larv.s_mid, err);
-    case O_SHIGH: return num(name, arg, &c->larv.s_high, err);
-    case O_ETA: return num(name, arg, &c->larv.eta, err);
-    case O_RHO: return num(name, arg, &c->larv.rho, err);
-    case O_GAMMA: return num(name, arg, &c->larv.gamma, err);
-    case O_ESCALE: return num(name, arg, &c->larv.embed_scale, err);
-    case O_HSCALE: return num(name, arg, &c->larv.head_scale, err);
-    case O_NONFIN:
-        c->allow_nonfinite = 1;
-        return 0;
-    case O_QUIET:
-        c->quiet = 1;
-        return 0;
-    case O_NORA:
-        c->readahead = 0;
-        return 0;
-    case O_RESUME:
-        c->resume = 1;
-        return 0;
-    case O_RPM: {
-        double v = 0;
-        if (num(name, arg, &v, err))
-            return -1;
-        if (v < 0 || v > 4096 || v != (int)v)
-            return larv_fail(err, LARV_EXIT_USAGE, "--ranks-per-matrix: '%s' is not a count", arg);
-        c->ranks_per_matrix = (int)v;
-        return 0;
-    }
-    }
-    return larv_fail(err, LARV_EXIT_USAGE, "unknown option");
 }
 
 /* Path identity that works for files that do not exist yet (the output). */
@@ -297,11 +138,8 @@ static int validate(const larv_merge_cfg *c, larv_err *err)
         return larv_fail(err, LARV_EXIT_USAGE, "the task pool is empty: give at least one --task");
     if (!c->out)
         return larv_fail(err, LARV_EXIT_USAGE, "no --out file given");
-    if (c->nalpha && c->method != LARV_TSV)
-        return larv_fail(err, LARV_EXIT_USAGE, "--alpha applies to --method tsv only");
-    if (c->nalpha && c->nalpha != c->ntasks)
-        return larv_fail(err, LARV_EXIT_USAGE, "--alpha has %zu values for %zu tasks", c->nalpha,
-                         c->ntasks);
+    if (larv_options_validate(c, err))
+        return -1;
     size_t n = c->ntasks + 2;
     char **canons = calloc(n, sizeof(char *));
     int rc = 0;
@@ -373,48 +211,56 @@ static void print_summary(const larv_merge_cfg *cfg, const larv_merge_result *r)
            (double)maxrss / 1024, (double)sumrss / 1024);
 }
 
-int larv_cmd_merge(int argc, char **argv)
+int larv_merge_args(int argc, char **argv, larv_merge_cfg *cfg, larv_err *err)
 {
-    int rank;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    larv_merge_cfg cfg;
-    larv_merge_cfg_init(&cfg);
-    larv_err err = {0};
-    int rc = 0;
-
     /* first the job file, then the flags over it */
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            if (rank == 0)
-                fputs(help, stdout);
-            larv_merge_cfg_free(&cfg);
-            return 0;
-        }
         const char *job = NULL;
         if (!strcmp(argv[i], "--job") && i + 1 < argc)
             job = argv[i + 1];
         else if (!strncmp(argv[i], "--job=", 6))
             job = argv[i] + 6;
-        if (job && larv_jobfile_load(job, &cfg, &err))
-            rc = -1;
+        if (job && larv_jobfile_load(job, cfg, err))
+            return -1;
     }
-    int tasks_reset = 0;
+    unsigned char cli_seen[64] = {0};
+    build_longopts();
     optind = 1;
     opterr = 0;
     int opt;
-    while (rc == 0 && (opt = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
-        if (opt == O_JOB || opt == O_HELP)
+    while ((opt = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+        if (opt == '?' || opt == ':')
+            return larv_fail(err, LARV_EXIT_USAGE, "%s '%s' (see larv merge --help)",
+                             opt == ':' ? "missing value for" : "unknown option", argv[optind - 1]);
+        const larv_option *o = &larv_options[opt - 256];
+        if (o->flags & LARV_OF_CLI) /* --job (read above), --help */
             continue;
-        if (opt == '?' || opt == ':') {
-            rc = larv_fail(&err, LARV_EXIT_USAGE, "%s '%s' (see larv merge --help)",
-                           opt == ':' ? "missing value for" : "unknown option", argv[optind - 1]);
-            break;
-        }
-        rc = apply(&cfg, opt, optarg, &tasks_reset, &err);
+        if (apply(cfg, o, optarg, cli_seen, err))
+            return -1;
     }
-    if (rc == 0 && optind < argc)
-        rc = larv_fail(&err, LARV_EXIT_USAGE, "unexpected argument '%s' (see larv merge --help)",
-                       argv[optind]);
+    if (optind < argc)
+        return larv_fail(err, LARV_EXIT_USAGE, "unexpected argument '%s' (see larv merge --help)",
+                         argv[optind]);
+    return 0;
+}
+
+int larv_cmd_merge(int argc, char **argv)
+{
+    int rank;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            if (rank == 0) {
+                fputs(help_head, stdout);
+                larv_options_help(stdout);
+                fputs(help_tail, stdout);
+            }
+            return 0;
+        }
+    larv_merge_cfg cfg;
+    larv_merge_cfg_init(&cfg);
+    larv_err err = {0};
+    int rc = larv_merge_args(argc, argv, &cfg, &err);
     if (rc == 0)
         rc = validate(&cfg, &err);
     if (rc == 0 && cfg.nalpha)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../io/ckpt.h"
+#include "../src/options.h"
 #include "../src/synth.h"
 #include "cmd.h"
 #include "../mpi/plan.h"
@@ -41,7 +42,7 @@ int larv_cmd_plan(int argc, char **argv)
     larv_merge_cfg_init(&cfg);
     cfg.method = LARV_TA;
     int have_method = 0;
-    long T = 0;
+    int T = 0;
     static const struct option opts[] = {{"arch", required_argument, 0, 'a'},
                                          {"base", required_argument, 0, 'b'},
                                          {"tasks", required_argument, 0, 't'},
@@ -52,24 +53,30 @@ int larv_cmd_plan(int argc, char **argv)
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int c, bad = 0;
+    char msg[256];
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    /* values through the merge's option table: the same parsing and ranges */
+    while (!bad && (c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        const larv_option *o = c == 'm' ? larv_option_find("method")
+                               : c == 'l' ? larv_option_find("larv")
+                               : c == 'g' ? larv_option_find("ranks_per_matrix")
+                                          : NULL;
         switch (c) {
         case 'a': arch = optarg; break;
         case 'b': base = optarg; break;
-        case 't': T = strtol(optarg, NULL, 10); break;
-        case 'm':
-            if (larv_method_parse(optarg, &cfg.method))
-                bad = fprintf(stderr, "larv plan: unknown method '%s'\n", optarg);
-            have_method = 1;
+        case 't':
+            if (larv_parse_int(optarg, 1, LARV_MAX_TASKS, &T, msg, sizeof msg))
+                bad = fprintf(stderr, "larv plan: --tasks: %s\n", msg);
             break;
+        case 'm':
         case 'l':
-            if (larv_rule_parse(optarg, &cfg.larv.rule))
-                bad = fprintf(stderr, "larv plan: unknown LARV rule '%s'\n", optarg);
+        case 'g':
+            if (larv_option_set(o, &cfg, optarg, msg, sizeof msg))
+                bad = fprintf(stderr, "larv plan: --%s: %s\n", opts[c == 'm' ? 3 : c == 'l' ? 4 : 6].name, msg);
+            have_method |= c == 'm';
             break;
         case 'r': ranks = optarg; break;
-        case 'g': cfg.ranks_per_matrix = atoi(optarg); break;
         case 'h':
             if (rank == 0)
                 fputs(help, stdout);
@@ -111,15 +118,24 @@ int larv_cmd_plan(int argc, char **argv)
             rc = larv_fail(&err, LARV_EXIT_FAIL, "out of memory");
     }
     if (rc == 0 && rank == 0) {
-        printf("%s x %ld tasks, method %s, LARV %s: %zu tensors\n", arch ? arch : base, T,
+        printf("%s x %d tasks, method %s, LARV %s: %zu tensors\n", arch ? arch : base, T,
                larv_method_name(cfg.method), larv_rule_name(cfg.larv.rule), n);
         printf("%7s %6s %7s %8s %6s %10s %10s\n", "ranks", "teams", "team", "unit", "busy",
                "imbalance", "mem/rank");
-        char *list = strdup(ranks), *save = NULL;
-        for (char *tok = strtok_r(list, ",", &save); tok && rc == 0; tok = strtok_r(NULL, ",", &save)) {
-            int N = atoi(tok);
-            if (N < 1) {
-                rc = larv_fail(&err, LARV_EXIT_USAGE, "--ranks: '%s' is not a rank count", tok);
+        /* N[,N...]: every item a whole number >= 1, none empty */
+        const char *tok = ranks;
+        for (int more = 1; more && rc == 0;) {
+            const char *comma = strchr(tok, ',');
+            char item[32];
+            size_t len = comma ? (size_t)(comma - tok) : strlen(tok);
+            snprintf(item, sizeof item, "%.*s", (int)(len < sizeof item ? len : sizeof item - 1), tok);
+            more = comma != NULL;
+            if (comma)
+                tok = comma + 1;
+            int N;
+            if (len >= sizeof item || larv_parse_int(item, 1, 1 << 24, &N, msg, sizeof msg)) {
+                rc = larv_fail(&err, LARV_EXIT_USAGE, "--ranks: %s in '%s'",
+                               len >= sizeof item ? "item too long" : len ? msg : "empty item", ranks);
                 break;
             }
             larv_plan p;
@@ -140,7 +156,6 @@ int larv_cmd_plan(int argc, char **argv)
                    p.by_group ? "layers" : "tensors", p.busy, p.imbalance, mem / 1e9);
             larv_plan_free(&p);
         }
-        free(list);
         larv_plan one;
         if (rc == 0 && larv_plan_make(infos, n, &cfg, (size_t)T, 1, &one, &err) == 0) {
             printf("(%zu matrices need eigen/SVD work; %ld blocks + embed + head = %ld layer "

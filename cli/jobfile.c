@@ -1,23 +1,23 @@
 /* YAML job files for `larv merge --job FILE` (libyaml event API).
  *
  * A job file is one YAML document whose top level is a mapping; its keys are
- * the long option names of `larv merge` without dashes (examples: the jobs/ folder):
- *   method, base, tasks, out, report, lambda, precision, iso_common, alpha,
- *   ties_k, ties_merge, exclude, embed_patterns, head_patterns, larv_proxy,
- *   allow_nonfinite, resume, quiet, ranks_per_matrix, readahead, and the mapping `larv`
- *   with rule, eta, rho, gamma, s_low, s_mid, s_high, embed_scale, head_scale.
+ * the entries of the option table (src/options.c): the long option names of
+ * `larv merge` with '_' for '-' (method, base, task, out, lambda, s_low, ...;
+ * switches take true/false: readahead: false for --no-readahead). Older
+ * spellings still read: tasks, embed_patterns, head_patterns, and the LARV
+ * options in a mapping `larv: {rule: ..., eta: ..., s_low: ...}` (examples:
+ * the jobs/ folder); `larv: RULE` gives the rule alone.
  *
  * RELATIVE PATHS (base, tasks, out, report) ARE RESOLVED RELATIVE TO THE
  * DIRECTORY OF THE JOB FILE, not the current directory: a job file and its pool
  * can be moved together. Absolute paths are kept as written.
  *
- * Strictness: unknown keys, duplicate keys, wrong types (a quoted string or a
- * list where a number is needed, a list where a scalar is needed, ...), numbers
- * out of range (ties_k outside (0, 1], iso_common outside [0, 1], negative LARV
- * scales, non-finite values; a negative lambda is allowed), more than
- * LARV_MAX_TASKS tasks or LARV_MAX_PATTERNS patterns, aliases, and several
- * documents are refused with "FILE:LINE:COLUMN: key 'K': ..." and
- * LARV_EXIT_USAGE.
+ * Strictness: unknown keys, duplicate keys (also a key and its older spelling),
+ * wrong types (a quoted string or a list where a number is needed, a list where
+ * a scalar is needed, ...), values outside the option's range (the same check
+ * and message as on the command line), more than LARV_MAX_TASKS tasks or
+ * LARV_MAX_PATTERNS patterns, aliases, and several documents are refused with
+ * "FILE:LINE:COLUMN: key 'K': ..." and LARV_EXIT_USAGE.
  *
  * Hostile input: the text is bounded (LARV_JOB_MAX_BYTES), each scalar too
  * (LARV_JOB_MAX_SCALAR), nesting is never followed deeper than the schema
@@ -25,6 +25,7 @@
  * allocation is owned by cfg (freed by larv_merge_cfg_free) or freed here on
  * error. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@
 #include <yaml.h>
 
 #include "jobfile.h"
+#include "../src/options.h"
 
 #define LARV_JOB_MAX_BYTES (1u << 20)
 #define LARV_JOB_MAX_SCALAR 4096
@@ -129,44 +131,6 @@ static int want_scalar(jp *j, const char *key, const char *what)
     return 0;
 }
 
-static int get_number(jp *j, const char *key, double *out)
-{
-    if (want_scalar(j, key, "a number") != 0)
-        return -1;
-    const char *s = sval(j);
-    if (is_quoted(j))
-        return key_fail(j, key, "expected a number, got the string \"%.60s\"", s);
-    errno = 0;
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || errno == ERANGE || !isfinite(v))
-        return key_fail(j, key, "expected a finite number, got '%.60s'", s);
-    *out = v;
-    return 0;
-}
-
-static int get_bool(jp *j, const char *key, int *out)
-{
-    if (want_scalar(j, key, "true or false") != 0)
-        return -1;
-    static const char *const yes[] = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"};
-    static const char *const no[] = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"};
-    const char *s = sval(j);
-    if (!is_quoted(j))
-        for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
-            if (strcmp(s, yes[i]) == 0) {
-                *out = 1;
-                return 0;
-            }
-            if (strcmp(s, no[i]) == 0) {
-                *out = 0;
-                return 0;
-            }
-        }
-    return key_fail(j, key, "expected true or false, got '%.60s'", s);
-}
-
-/* Resolve a path relative to the job file's directory; NULL on out of memory. */
 static char *resolve(const jp *j, const char *s)
 {
     if (s[0] == '/' || !j->dir[0])
@@ -183,289 +147,156 @@ static char *resolve(const jp *j, const char *s)
 
 static int oom(jp *j) { return larv_fail(j->err, LARV_EXIT_FAIL, "%s: out of memory", j->name); }
 
-/* A string (path when is_path) into *dst, replacing what was there. */
-static int get_string(jp *j, const char *key, int is_path, int nullable, char **dst)
+/* The current event (a scalar) as the value of option o; key names it in
+ * messages. The text goes through the table's parser (types and ranges). */
+static int set_scalar(jp *j, const larv_option *o, const char *key)
 {
-    if (nullable && j->ev.type == YAML_SCALAR_EVENT && is_null(j)) {
+    larv_merge_cfg *c = j->cfg;
+    if ((o->flags & LARV_OF_NULLABLE) && j->ev.type == YAML_SCALAR_EVENT && is_null(j)) {
+        char **dst = LARV_OPT_PTR(c, o, char *);
         free(*dst);
         *dst = NULL;
         return 0;
     }
-    if (want_scalar(j, key, is_path ? "a path" : "a string") != 0)
+    const char *what = o->type == LARV_OT_SWITCH                           ? "true or false"
+                       : o->type == LARV_OT_REAL || o->type == LARV_OT_REALS ? "a number"
+                       : o->type == LARV_OT_INT                              ? "a whole number"
+                       : (o->flags & LARV_OF_PATH)                           ? "a path"
+                       : o->type == LARV_OT_CHOICE                           ? "a name"
+                                                                             : "a string";
+    if (want_scalar(j, key, what) != 0)
         return -1;
-    char *v = is_path ? resolve(j, sval(j)) : strdup(sval(j));
-    if (!v)
-        return oom(j);
-    free(*dst);
-    *dst = v;
-    return 0;
+    const char *text = sval(j);
+    char *path = NULL;
+    if (o->type == LARV_OT_SWITCH) {
+        static const char *const yes[] = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"};
+        static const char *const no[] = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"};
+        const char *v = NULL;
+        for (size_t i = 0; !is_quoted(j) && i < sizeof yes / sizeof yes[0]; i++)
+            if (strcmp(text, yes[i]) == 0)
+                v = "true";
+            else if (strcmp(text, no[i]) == 0)
+                v = "false";
+        if (!v)
+            return key_fail(j, key, "expected true or false, got '%.60s'", text);
+        text = v;
+    } else if ((o->type == LARV_OT_REAL || o->type == LARV_OT_REALS || o->type == LARV_OT_INT) &&
+               is_quoted(j)) {
+        return key_fail(j, key, "expected %s, got the string \"%.60s\"", what, text);
+    } else if (o->flags & LARV_OF_PATH) {
+        path = resolve(j, text);
+        if (!path)
+            return oom(j);
+        text = path;
+    }
+    char msg[256];
+    int rc = larv_option_set(o, c, text, msg, sizeof msg);
+    free(path);
+    return rc ? key_fail(j, key, "%s", msg) : 0;
 }
 
-/* An enum-valued key: the scalar must be one of names[]. */
-static int get_choice(jp *j, const char *key, const char *const *names, size_t n, int *out)
+/* The value of option o (the current event is its first event). A list
+ * replaces what was there; a single string stands for a one-element list. */
+static int parse_option(jp *j, const larv_option *o, const char *key)
 {
-    if (want_scalar(j, key, "a name") != 0)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(sval(j), names[i]) == 0) {
-            *out = (int)i;
-            return 0;
-        }
-    char list[256] = "";
-    for (size_t i = 0; i < n; i++) {
-        strncat(list, names[i], sizeof list - strlen(list) - 1);
-        if (i + 1 < n)
-            strncat(list, " | ", sizeof list - strlen(list) - 1);
+    if (o->type == LARV_OT_LIST && j->ev.type == YAML_SCALAR_EVENT && !is_null(j)) {
+        larv_option_clear(o, j->cfg);
+        return set_scalar(j, o, key);
     }
-    return key_fail(j, key, "'%.60s' is not one of %s", sval(j), list);
-}
-
-/* A list of strings (or a single string) into v[0..*n), at most max. The
- * current event is the value's first event. Existing entries are replaced. */
-static int get_str_list(jp *j, const char *key, int is_path, char **v, size_t *n, size_t max)
-{
-    if (j->ev.type == YAML_SCALAR_EVENT && !is_null(j)) {
-        /* a single value stands for a one-element list */
-        char *s = NULL;
-        if (get_string(j, key, is_path, 0, &s) != 0)
-            return -1;
-        larv_str_list_free(v, n);
-        v[0] = s;
-        *n = 1;
-        return 0;
-    }
+    if (o->type != LARV_OT_LIST && o->type != LARV_OT_REALS)
+        return set_scalar(j, o, key);
     if (j->ev.type != YAML_SEQUENCE_START_EVENT)
-        return key_fail(j, key, "expected a list, got %s", ev_kind(&j->ev));
-    larv_str_list_free(v, n);
-    for (;;) {
-        if (next(j) != 0)
-            return -1;
-        if (j->ev.type == YAML_SEQUENCE_END_EVENT)
-            return 0;
-        if (*n >= max)
-            return key_fail(j, key, "more than %zu entries", max);
-        char *s = NULL;
-        if (get_string(j, key, is_path, 0, &s) != 0)
-            return -1;
-        v[(*n)++] = s;
-    }
-}
-
-static int get_num_list(jp *j, const char *key, double *v, size_t *n, size_t max)
-{
-    if (j->ev.type != YAML_SEQUENCE_START_EVENT)
-        return key_fail(j, key, "expected a list of numbers (one per task), got %s",
+        return key_fail(j, key, "expected a list%s, got %s",
+                        o->type == LARV_OT_REALS ? " of numbers (one per task)" : "",
                         ev_kind(&j->ev));
-    *n = 0;
+    larv_option_clear(o, j->cfg);
     for (;;) {
         if (next(j) != 0)
             return -1;
         if (j->ev.type == YAML_SEQUENCE_END_EVENT)
             return 0;
-        if (*n >= max)
-            return key_fail(j, key, "more than %zu entries", max);
-        if (get_number(j, key, &v[*n]) != 0)
+        if (set_scalar(j, o, key) != 0)
             return -1;
-        (*n)++;
     }
 }
 
-/* ---- the schema -------------------------------------------------------------- */
+/* ---- the schema: the option table (src/options.c) ------------------------------- */
 
-enum {
-    K_METHOD, K_BASE, K_TASKS, K_OUT, K_REPORT, K_LAMBDA, K_PRECISION, K_ISO_COMMON, K_ALPHA,
-    K_TIES_K, K_TIES_MERGE, K_EXCLUDE, K_EMBED_PAT, K_HEAD_PAT, K_ALLOW_NONFINITE, K_RESUME,
-    K_QUIET, K_LARV, K_RANKS_PER_MATRIX, K_LARV_PROXY, K_READAHEAD, K_NKEYS
-};
-static const char *const top_keys[K_NKEYS] = {
-    "method", "base", "tasks", "out", "report", "lambda", "precision", "iso_common", "alpha",
-    "ties_k", "ties_merge", "exclude", "embed_patterns", "head_patterns", "allow_nonfinite",
-    "resume", "quiet", "larv", "ranks_per_matrix", "larv_proxy", "readahead",
-};
-
-enum { L_RULE, L_ETA, L_RHO, L_GAMMA, L_S_LOW, L_S_MID, L_S_HIGH, L_EMBED, L_HEAD, L_NKEYS };
-static const char *const larv_keys[L_NKEYS] = {
-    "rule", "eta", "rho", "gamma", "s_low", "s_mid", "s_high", "embed_scale", "head_scale",
-};
-
-static int lookup(const char *const *keys, size_t n, const char *s)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(keys[i], s) == 0)
-            return (int)i;
-    return -1;
-}
-
-static void list_keys(char *buf, size_t len, const char *const *keys, size_t n)
+/* "name, name, ..." of the job keys (larv_only: those of a larv: mapping). */
+static void list_keys(char *buf, size_t len, int larv_only)
 {
     buf[0] = '\0';
-    for (size_t i = 0; i < n; i++) {
-        strncat(buf, keys[i], len - strlen(buf) - 1);
-        if (i + 1 < n)
+    for (size_t i = 0; i < larv_noptions; i++) {
+        const larv_option *o = &larv_options[i];
+        if ((o->flags & LARV_OF_CLI) || (larv_only && !(o->flags & LARV_OF_LARV)))
+            continue;
+        const char *k = larv_only && o->off == offsetof(larv_merge_cfg, larv.rule) ? "rule" : o->name;
+        if (buf[0])
             strncat(buf, ", ", len - strlen(buf) - 1);
+        strncat(buf, k, len - strlen(buf) - 1);
     }
 }
 
-/* Read a mapping key: the current event. Returns the key index, -2 at the
- * end of the mapping, -1 on error. seen_line[] detects duplicates. */
-static int read_key(jp *j, const char *where, const char *const *keys, size_t nkeys,
-                    size_t *seen_line, char *keybuf, size_t keylen)
+/* Read a mapping key: the current event. Returns the option, NULL at the end
+ * of the mapping (*end = 1) or on error. seen_line[] (per table entry) detects
+ * duplicates, also between a key and its alias or a larv: mapping. */
+static const larv_option *read_key(jp *j, int in_larv, size_t *seen_line, int *end)
 {
-    if (j->ev.type == YAML_MAPPING_END_EVENT)
-        return -2;
-    if (j->ev.type != YAML_SCALAR_EVENT || is_null(j))
-        return larv_fail(j->err, LARV_EXIT_USAGE, "%s:%zu:%zu: %s: expected a key name, got %s",
-                         j->name, line_of(j), j->ev.start_mark.column + 1, where,
-                         j->ev.type == YAML_SCALAR_EVENT ? "an empty key" : ev_kind(&j->ev));
-    snprintf(keybuf, keylen, "%s", sval(j));
-    int k = lookup(keys, nkeys, sval(j));
-    if (k < 0) {
-        char list[512];
-        list_keys(list, sizeof list, keys, nkeys);
-        return larv_fail(j->err, LARV_EXIT_USAGE,
-                         "%s:%zu:%zu: key '%.80s': unknown %s (known: %s)", j->name, line_of(j),
-                         j->ev.start_mark.column + 1, sval(j), where, list);
+    *end = 0;
+    if (j->ev.type == YAML_MAPPING_END_EVENT) {
+        *end = 1;
+        return NULL;
     }
-    if (seen_line[k])
-        return larv_fail(j->err, LARV_EXIT_USAGE,
-                         "%s:%zu:%zu: key '%s': duplicate key (first given on line %zu)", j->name,
-                         line_of(j), j->ev.start_mark.column + 1, keys[k], seen_line[k]);
-    seen_line[k] = line_of(j);
-    return k;
+    const char *where = in_larv ? "LARV option" : "option";
+    if (j->ev.type != YAML_SCALAR_EVENT || is_null(j)) {
+        larv_fail(j->err, LARV_EXIT_USAGE, "%s:%zu:%zu: %s: expected a key name, got %s", j->name,
+                  line_of(j), j->ev.start_mark.column + 1, where,
+                  j->ev.type == YAML_SCALAR_EVENT ? "an empty key" : ev_kind(&j->ev));
+        return NULL;
+    }
+    const char *k = sval(j);
+    const larv_option *o = in_larv && strcmp(k, "rule") == 0 ? larv_option_find("larv")
+                                                             : larv_option_find(k);
+    if (o && in_larv && (!(o->flags & LARV_OF_LARV) || strcmp(k, "larv") == 0))
+        o = NULL;
+    if (!o) {
+        char list[1024];
+        list_keys(list, sizeof list, in_larv);
+        larv_fail(j->err, LARV_EXIT_USAGE, "%s:%zu:%zu: key '%.80s': unknown %s (known: %s)",
+                  j->name, line_of(j), j->ev.start_mark.column + 1, k, where, list);
+        return NULL;
+    }
+    size_t i = (size_t)(o - larv_options);
+    if (seen_line[i]) {
+        larv_fail(j->err, LARV_EXIT_USAGE,
+                  "%s:%zu:%zu: key '%s': duplicate key (first given on line %zu)", j->name,
+                  line_of(j), j->ev.start_mark.column + 1, k, seen_line[i]);
+        return NULL;
+    }
+    seen_line[i] = line_of(j);
+    return o;
 }
 
-static int parse_larv(jp *j)
+/* The old form of the LARV options: a mapping under `larv:` (rule, eta, ...). */
+static int parse_larv(jp *j, size_t *seen)
 {
-    larv_opts *o = &j->cfg->larv;
-    if (j->ev.type != YAML_MAPPING_START_EVENT)
-        return key_fail(j, "larv", "expected a mapping (rule: ..., eta: ...), got %s",
-                        ev_kind(&j->ev));
-    size_t seen[L_NKEYS] = {0};
-    char key[96];
     for (;;) {
         if (next(j) != 0)
             return -1;
-        int k = read_key(j, "LARV option", larv_keys, L_NKEYS, seen, key, sizeof key);
-        if (k == -2)
+        int end;
+        const larv_option *o = read_key(j, 1, seen, &end);
+        if (end)
             return 0;
-        if (k < 0)
+        if (!o)
             return -1;
         char full[64];
-        snprintf(full, sizeof full, "larv.%s", larv_keys[k]);
+        snprintf(full, sizeof full, "larv.%s",
+                 o->off == offsetof(larv_merge_cfg, larv.rule) ? "rule" : o->name);
         if (next(j) != 0)
             return -1;
-        if (k == L_RULE) {
-            static const char *const rules[] = {"off", "tiered2", "tiered3", "continuous", "depth"};
-            int r;
-            if (get_choice(j, full, rules, 5, &r) != 0)
-                return -1;
-            if (larv_rule_parse(rules[r], &o->rule) != 0)
-                return key_fail(j, full, "unknown rule '%s'", rules[r]);
-            continue;
-        }
-        double v;
-        if (get_number(j, full, &v) != 0)
+        if (parse_option(j, o, full) != 0)
             return -1;
-        switch (k) {
-        case L_ETA: o->eta = v; break;
-        case L_RHO: o->rho = v; break;
-        case L_GAMMA:
-            if (v < 0)
-                return key_fail(j, full, "must be >= 0, got %g", v);
-            o->gamma = v;
-            break;
-        default:
-            if (v < 0)
-                return key_fail(j, full, "a scale must be >= 0, got %g", v);
-            if (k == L_S_LOW) o->s_low = v;
-            else if (k == L_S_MID) o->s_mid = v;
-            else if (k == L_S_HIGH) o->s_high = v;
-            else if (k == L_EMBED) o->embed_scale = v;
-            else o->head_scale = v;
-            break;
-        }
     }
-}
-
-static int parse_value(jp *j, int k)
-{
-    larv_merge_cfg *c = j->cfg;
-    const char *key = top_keys[k];
-    double v;
-    int i;
-    switch (k) {
-    case K_METHOD: {
-        static const char *const m[] = {"ta", "ties", "tsv", "iso-c", "iso-cts"};
-        if (get_choice(j, key, m, 5, &i) != 0)
-            return -1;
-        if (larv_method_parse(m[i], &c->method) != 0)
-            return key_fail(j, key, "unknown method '%s'", m[i]);
-        return 0;
-    }
-    case K_BASE: return get_string(j, key, 1, 0, &c->base);
-    case K_OUT: return get_string(j, key, 1, 0, &c->out);
-    case K_REPORT: return get_string(j, key, 1, 1, &c->report);
-    case K_TASKS: return get_str_list(j, key, 1, c->tasks, &c->ntasks, LARV_MAX_TASKS);
-    case K_EXCLUDE: return get_str_list(j, key, 0, c->exclude, &c->nexclude, LARV_MAX_PATTERNS);
-    case K_EMBED_PAT:
-        return get_str_list(j, key, 0, c->embed_pat, &c->nembed_pat, LARV_MAX_PATTERNS);
-    case K_HEAD_PAT:
-        return get_str_list(j, key, 0, c->head_pat, &c->nhead_pat, LARV_MAX_PATTERNS);
-    case K_LARV_PROXY:
-        return get_str_list(j, key, 0, c->proxy_pat, &c->nproxy_pat, LARV_MAX_PATTERNS);
-    case K_LAMBDA:
-        if (get_number(j, key, &v) != 0)
-            return -1;
-        c->lambda = v;
-        c->have_lambda = 1;
-        return 0;
-    case K_PRECISION: {
-        static const char *const p[] = {"double", "single"};
-        if (get_choice(j, key, p, 2, &i) != 0)
-            return -1;
-        c->mopts.precision = i == 0 ? LARV_PREC_DOUBLE : LARV_PREC_SINGLE;
-        return 0;
-    }
-    case K_ISO_COMMON:
-        if (get_number(j, key, &v) != 0)
-            return -1;
-        if (v < 0 || v > 1)
-            return key_fail(j, key, "must be in [0, 1], got %g", v);
-        c->mopts.iso_common = v;
-        return 0;
-    case K_ALPHA:
-        if (get_num_list(j, key, c->alpha, &c->nalpha, LARV_MAX_TASKS) != 0)
-            return -1;
-        c->mopts.alpha = c->nalpha ? c->alpha : NULL;
-        return 0;
-    case K_TIES_K:
-        if (get_number(j, key, &v) != 0)
-            return -1;
-        if (!(v > 0 && v <= 1))
-            return key_fail(j, key, "must be in (0, 1] (the kept fraction), got %g", v);
-        c->ties_k = v;
-        return 0;
-    case K_TIES_MERGE: {
-        static const char *const t[] = {"sum", "mean", "max"};
-        if (get_choice(j, key, t, 3, &i) != 0)
-            return -1;
-        c->ties_mode = i == 0 ? LARV_TIES_SUM : i == 1 ? LARV_TIES_MEAN : LARV_TIES_MAX;
-        return 0;
-    }
-    case K_ALLOW_NONFINITE: return get_bool(j, key, &c->allow_nonfinite);
-    case K_RESUME: return get_bool(j, key, &c->resume);
-    case K_QUIET: return get_bool(j, key, &c->quiet);
-    case K_READAHEAD: return get_bool(j, key, &c->readahead);
-    case K_LARV: return parse_larv(j);
-    case K_RANKS_PER_MATRIX:
-        if (get_number(j, key, &v) != 0)
-            return -1;
-        if (!(v >= 0 && v <= 4096 && v == (int)v))
-            return key_fail(j, key, "must be a whole number of ranks (0 = automatic), got %g", v);
-        c->ranks_per_matrix = (int)v;
-        return 0;
-    }
-    return key_fail(j, key, "internal: unhandled key");
 }
 
 static int parse_doc(jp *j)
@@ -489,20 +320,27 @@ static int parse_doc(jp *j)
                          j->name, line_of(j), j->ev.start_mark.column + 1,
                          j->ev.type == YAML_SCALAR_EVENT && is_null(j) ? "an empty document"
                                                                         : ev_kind(&j->ev));
-    size_t seen[K_NKEYS] = {0};
-    char key[96];
+    size_t seen[64] = {0};
     for (;;) {
         if (next(j) != 0)
             return -1;
-        int k = read_key(j, "option", top_keys, K_NKEYS, seen, key, sizeof key);
-        if (k == -2)
+        int end;
+        const larv_option *o = read_key(j, 0, seen, &end);
+        if (end)
             break;
-        if (k < 0)
+        if (!o)
             return -1;
+        char key[96];
+        snprintf(key, sizeof key, "%s", sval(j));
         if (next(j) != 0)
             return -1;
-        if (parse_value(j, k) != 0)
+        if (strcmp(o->name, "larv") == 0 && j->ev.type == YAML_MAPPING_START_EVENT) {
+            seen[o - larv_options] = 0; /* larv: {rule: ...} may give the rule */
+            if (parse_larv(j, seen) != 0)
+                return -1;
+        } else if (parse_option(j, o, key) != 0) {
             return -1;
+        }
     }
     if (next(j) != 0)
         return -1;
@@ -516,10 +354,12 @@ static int parse_doc(jp *j)
                          line_of(j));
     /* cross-key checks */
     larv_merge_cfg *c = j->cfg;
-    if (seen[K_ALPHA] && seen[K_TASKS] && c->nalpha != c->ntasks)
+    size_t ka = (size_t)(larv_option_find("alpha") - larv_options);
+    size_t kt = (size_t)(larv_option_find("task") - larv_options);
+    if (seen[ka] && seen[kt] && c->nalpha != c->ntasks)
         return larv_fail(j->err, LARV_EXIT_USAGE,
                          "%s:%zu: key 'alpha': %zu values for %zu tasks (line %zu)", j->name,
-                         seen[K_ALPHA], c->nalpha, c->ntasks, seen[K_TASKS]);
+                         seen[ka], c->nalpha, c->ntasks, seen[kt]);
     return 0;
 }
 

@@ -9,10 +9,39 @@
 
 #include "../src/hash.h"
 #include "../src/layers.h"
+#include "../src/options.h"
 
 static json_t *num_or_null(double v)
 {
     return isfinite(v) ? json_real(v) : json_null();
+}
+
+/* An option's value as JSON (the table's type). */
+static json_t *option_json(const larv_option *o, const larv_merge_cfg *cfg)
+{
+    switch (o->type) {
+    case LARV_OT_SWITCH: return json_boolean(*LARV_OPT_CPTR(cfg, o, int));
+    case LARV_OT_INT: return json_integer(*LARV_OPT_CPTR(cfg, o, int));
+    case LARV_OT_CHOICE: return json_string(o->choices[*LARV_OPT_CPTR(cfg, o, int)]);
+    case LARV_OT_REAL: return num_or_null(*LARV_OPT_CPTR(cfg, o, double));
+    case LARV_OT_STRING: {
+        const char *v = LARV_OPT_STRS(cfg, o)[0];
+        return v ? json_string(v) : json_null();
+    }
+    case LARV_OT_LIST: {
+        json_t *a = json_array();
+        for (size_t k = 0; k < LARV_OPT_COUNT(cfg, o); k++)
+            json_array_append_new(a, json_string(LARV_OPT_STRS(cfg, o)[k]));
+        return a;
+    }
+    case LARV_OT_REALS: {
+        json_t *a = json_array();
+        for (size_t k = 0; k < LARV_OPT_COUNT(cfg, o); k++)
+            json_array_append_new(a, json_real(LARV_OPT_CPTR(cfg, o, double)[k]));
+        return a;
+    }
+    }
+    return json_null();
 }
 
 char *larv_report_json(const larv_merge_cfg *cfg, const larv_merge_result *res, int with_summary)
@@ -22,49 +51,26 @@ char *larv_report_json(const larv_merge_cfg *cfg, const larv_merge_result *res, 
     json_object_set_new(root, "larv_version", json_string(LARV_VERSION));
     json_object_set_new(root, "method", json_string(larv_method_name(cfg->method)));
     json_object_set_new(root, "lambda", json_real(res->lambda));
-    json_t *p = json_object();
-    json_object_set_new(p, "precision",
-                        json_string(cfg->mopts.precision == LARV_PREC_SINGLE ? "single" : "double"));
-    if (cfg->method == LARV_TIES) {
-        json_object_set_new(p, "ties_k", json_real(cfg->ties_k));
-        static const char *modes[] = {"sum", "mean", "max"};
-        json_object_set_new(p, "ties_merge", json_string(modes[cfg->ties_mode]));
-        json_t *thr = json_array();
-        for (size_t t = 0; t < res->T; t++)
-            json_array_append_new(thr, json_real(res->ties_thr[t]));
-        json_object_set_new(p, "ties_thresholds", thr);
-        json_object_set_new(p, "ties_majority_sign", json_real(res->ties_majority));
+    /* "params" and "larv": the option table's entries, in its order */
+    json_t *p = json_object(), *lv = json_object();
+    for (size_t i = 0; i < larv_noptions; i++) {
+        const larv_option *o = &larv_options[i];
+        int in_params = (o->report == LARV_REP_PARAMS &&
+                         (o->method < 0 || o->method == (int)cfg->method)) ||
+                        (o->report == LARV_REP_PARAMS_SET && larv_option_is_set(o, cfg));
+        if (in_params || o->report == LARV_REP_LARV)
+            json_object_set_new(in_params ? p : lv, o->report_key ? o->report_key : o->name,
+                                option_json(o, cfg));
+        if (strcmp(o->name, "ties_merge") == 0 && cfg->method == LARV_TIES) {
+            /* what the TIES selection found follows its options */
+            json_t *thr = json_array();
+            for (size_t t = 0; t < res->T; t++)
+                json_array_append_new(thr, json_real(res->ties_thr[t]));
+            json_object_set_new(p, "ties_thresholds", thr);
+            json_object_set_new(p, "ties_majority_sign", json_real(res->ties_majority));
+        }
     }
-    if (cfg->method == LARV_ISO_CTS)
-        json_object_set_new(p, "iso_common", json_real(cfg->mopts.iso_common));
-    if (cfg->nalpha) {
-        json_t *a = json_array();
-        for (size_t t = 0; t < cfg->nalpha; t++)
-            json_array_append_new(a, json_real(cfg->alpha[t]));
-        json_object_set_new(p, "alpha", a);
-    }
-    json_t *ex = json_array();
-    for (size_t i = 0; i < cfg->nexclude; i++)
-        json_array_append_new(ex, json_string(cfg->exclude[i]));
-    json_object_set_new(p, "exclude", ex);
-    json_t *pp = json_array();
-    for (size_t i = 0; i < cfg->nproxy_pat; i++)
-        json_array_append_new(pp, json_string(cfg->proxy_pat[i]));
-    json_object_set_new(p, "larv_proxy", pp);
-    json_object_set_new(p, "allow_nonfinite", json_boolean(cfg->allow_nonfinite));
     json_object_set_new(root, "params", p);
-
-    json_t *lv = json_object();
-    const larv_opts *o = &cfg->larv;
-    json_object_set_new(lv, "rule", json_string(larv_rule_name(o->rule)));
-    json_object_set_new(lv, "eta", json_real(o->eta));
-    json_object_set_new(lv, "rho", json_real(o->rho));
-    json_object_set_new(lv, "gamma", json_real(o->gamma));
-    json_object_set_new(lv, "s_low", json_real(o->s_low));
-    json_object_set_new(lv, "s_mid", json_real(o->s_mid));
-    json_object_set_new(lv, "s_high", json_real(o->s_high));
-    json_object_set_new(lv, "embed_scale", json_real(o->embed_scale));
-    json_object_set_new(lv, "head_scale", json_real(o->head_scale));
     json_object_set_new(root, "larv", lv);
 
     json_t *layers = json_array();

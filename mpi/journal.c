@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../src/hash.h"
+#include "../src/options.h"
 
 #define JOURNAL_SUFFIX ".larv-tmp.journal."
 
@@ -73,34 +74,13 @@ static void sb_file(sbuf *b, const char *role, larv_ckpt *c)
     }
 }
 
-static void sb_list(sbuf *b, const char *what, char *const *v, size_t n)
-{
-    sb_add(b, "%s %zu", what, n);
-    for (size_t i = 0; i < n; i++)
-        sb_add(b, " %zu:%s", strlen(v[i]), v[i]);
-    sb_add(b, "\n");
-}
-
 uint64_t larv_job_identity(const larv_merge_cfg *cfg, int nranks, larv_ckpt *base,
                            larv_ckpt *const *tasks)
 {
     sbuf b = {0};
-    const larv_opts *o = &cfg->larv;
-    sb_add(&b, "larv %s\nmethod %d\nranks %d\nout %s\n", LARV_VERSION, (int)cfg->method, nranks,
-           cfg->out);
-    sb_add(&b, "lambda %d %a\nprecision %d iso_common %a\n", cfg->have_lambda, cfg->lambda,
-           (int)cfg->mopts.precision, cfg->mopts.iso_common);
-    sb_add(&b, "ties_k %a ties_mode %d\nalpha %zu", cfg->ties_k, (int)cfg->ties_mode, cfg->nalpha);
-    for (size_t i = 0; i < cfg->nalpha; i++)
-        sb_add(&b, " %a", cfg->alpha[i]);
-    sb_add(&b, "\nlarv %d eta %a rho %a gamma %a s %a %a %a embed %a head %a\n", (int)o->rule,
-           o->eta, o->rho, o->gamma, o->s_low, o->s_mid, o->s_high, o->embed_scale, o->head_scale);
-    sb_add(&b, "allow_nonfinite %d\nranks_per_matrix %d\n", cfg->allow_nonfinite,
-           cfg->ranks_per_matrix);
-    sb_list(&b, "exclude", cfg->exclude, cfg->nexclude);
-    sb_list(&b, "embed_pattern", cfg->embed_pat, cfg->nembed_pat);
-    sb_list(&b, "head_pattern", cfg->head_pat, cfg->nhead_pat);
-    sb_list(&b, "larv_proxy", cfg->proxy_pat, cfg->nproxy_pat);
+    sb_add(&b, "larv %s\nranks %d\n", LARV_VERSION, nranks);
+    /* every option of the table that the output depends on */
+    sb_add(&b, "options %016" PRIx64 "\n", larv_options_identity(cfg));
     sb_file(&b, "base", base);
     for (size_t t = 0; t < cfg->ntasks; t++)
         sb_file(&b, "task", tasks[t]);

@@ -887,7 +887,7 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
     x->team.comm = MPI_COMM_NULL;
     x->tasks = calloc(x->T, sizeof(larv_ckpt *));
     double t_start = now();
-    res->lambda = cfg->have_lambda ? cfg->lambda : larv_method_default_lambda(cfg->method);
+    res->lambda = !isnan(cfg->lambda) ? cfg->lambda : larv_method_default_lambda(cfg->method);
     larv_progress_init(&x->prog, comm, cfg->quiet);
     const char *hook = getenv("LARV_TEST_SLOW_WRITE_MS");
     x->slow_ms = hook ? atol(hook) : 0;

@@ -25,12 +25,12 @@ void larv_opts_default(larv_opts *o)
     o->head_scale = 1.0;
 }
 
-static const char *const rule_names[] = {"off", "tiered2", "tiered3", "continuous", "depth"};
+const char *const larv_rule_names[] = {"off", "tiered2", "tiered3", "continuous", "depth", NULL};
 
 const char *larv_rule_name(larv_rule r)
 {
-    if ((unsigned)r < sizeof rule_names / sizeof rule_names[0])
-        return rule_names[r];
+    if ((unsigned)r < sizeof larv_rule_names / sizeof larv_rule_names[0] - 1)
+        return larv_rule_names[r];
     return "?";
 }
 
@@ -38,8 +38,8 @@ int larv_rule_parse(const char *s, larv_rule *r)
 {
     if (!s)
         return -1;
-    for (unsigned i = 0; i < sizeof rule_names / sizeof rule_names[0]; i++)
-        if (strcmp(s, rule_names[i]) == 0) {
+    for (unsigned i = 0; i < sizeof larv_rule_names / sizeof larv_rule_names[0] - 1; i++)
+        if (strcmp(s, larv_rule_names[i]) == 0) {
             *r = (larv_rule)i;
             return 0;
         }

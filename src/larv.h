@@ -23,6 +23,7 @@ typedef struct {
 } larv_opts;
 
 void larv_opts_default(larv_opts *o);
+extern const char *const larv_rule_names[]; /* index = value, NULL-terminated */
 const char *larv_rule_name(larv_rule r); /* "off", "tiered2", "tiered3", "continuous", "depth" */
 int larv_rule_parse(const char *s, larv_rule *r);
 

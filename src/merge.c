@@ -76,12 +76,14 @@
 #include "larv.h"
 #include "linalg.h"
 
-static const char *const method_names[] = {"ta", "ties", "tsv", "iso-c", "iso-cts"};
+const char *const larv_method_names[] = {"ta", "ties", "tsv", "iso-c", "iso-cts", NULL};
+const char *const larv_ties_mode_names[] = {"sum", "mean", "max", NULL};
+const char *const larv_precision_names[] = {"double", "single", NULL};
 
 const char *larv_method_name(larv_method m)
 {
-    if ((unsigned)m < sizeof method_names / sizeof method_names[0])
-        return method_names[m];
+    if ((unsigned)m < sizeof larv_method_names / sizeof larv_method_names[0] - 1)
+        return larv_method_names[m];
     return "?";
 }
 
@@ -89,8 +91,8 @@ int larv_method_parse(const char *s, larv_method *m)
 {
     if (!s)
         return -1;
-    for (unsigned i = 0; i < sizeof method_names / sizeof method_names[0]; i++)
-        if (strcmp(s, method_names[i]) == 0) {
+    for (unsigned i = 0; i < sizeof larv_method_names / sizeof larv_method_names[0] - 1; i++)
+        if (strcmp(s, larv_method_names[i]) == 0) {
             *m = (larv_method)i;
             return 0;
         }

@@ -19,6 +19,10 @@ typedef enum { LARV_TIES_SUM = 0, LARV_TIES_MEAN, LARV_TIES_MAX } larv_ties_mode
 
 typedef enum { LARV_PREC_DOUBLE = 0, LARV_PREC_SINGLE } larv_precision;
 
+/* Names, index = value, NULL-terminated. */
+extern const char *const larv_method_names[];
+extern const char *const larv_ties_mode_names[];
+extern const char *const larv_precision_names[];
 const char *larv_method_name(larv_method m);       /* "ta", "ties", "tsv", "iso-c", "iso-cts" */
 int larv_method_parse(const char *s, larv_method *m); /* 0 or -1 */
 double larv_method_default_lambda(larv_method m);  /* TA 0.3, TIES 0.3, TSV 1.0, Iso 1.0 */

@@ -1,5 +1,7 @@
-/* Defaults and frees of the merge configuration and result (merge_cfg.h). */
+/* Defaults (from the option table) and frees of the merge configuration and
+ * result (merge_cfg.h). */
 #include "merge_cfg.h"
+#include "options.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -9,13 +11,11 @@ void larv_merge_cfg_init(larv_merge_cfg *c)
 {
     memset(c, 0, sizeof *c);
     c->method = (larv_method)-1; /* must be given (by flag or job file) */
-    c->readahead = 1;
-    c->lambda = NAN;
-    c->have_lambda = 0;
-    larv_merge_opts_default(&c->mopts);
-    c->ties_k = 0.2;
-    c->ties_mode = LARV_TIES_SUM;
-    larv_opts_default(&c->larv);
+    c->lambda = NAN;             /* the method's default */
+    char msg[128];
+    for (size_t i = 0; i < larv_noptions; i++)
+        if (larv_options[i].def)
+            larv_option_set(&larv_options[i], c, larv_options[i].def, msg, sizeof msg);
 }
 
 void larv_str_list_free(char **v, size_t *n)

@@ -21,7 +21,6 @@ typedef struct {
     char *out;                        /* path */
     char *report;                     /* JSON report path or NULL */
     double lambda;                    /* NaN = the method's default */
-    int have_lambda;
     larv_merge_opts mopts;            /* precision, iso_common, alpha */
     double alpha[LARV_MAX_TASKS];     /* TSV-M per-task alpha when nalpha > 0 */
     size_t nalpha;
@@ -44,6 +43,7 @@ typedef struct {
     char *job_path;                   /* the job file, when one was given */
 } larv_merge_cfg;
 
+/* The defaults of the option table (src/options.c); method unset (-1). */
 void larv_merge_cfg_init(larv_merge_cfg *c);
 void larv_merge_cfg_free(larv_merge_cfg *c);
 /* Free v[0 .. *n) and set *n = 0 (the cfg's lists). */

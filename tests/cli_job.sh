@@ -48,6 +48,14 @@ ok grep -Eq '^ +7 +7 +1 +tensors' plan.txt
 ok grep -Eq '^ +60 +30 +2 +tensors' plan.txt
 ok sh -c "$LARV plan --base jobs/pool/base.safetensors --tasks 2 --method iso-c --ranks 3 | grep -q layers"
 ok sh -c "! $LARV plan --arch nope --tasks 2 --method ta 2>/dev/null"
+# plan parses like merge: whole numbers in range, no empty list items (exit 64)
+for bad in "--tasks 2x" "--tasks 2 --ranks-per-matrix -3" "--tasks 2 --ranks 2,,3" "--tasks 2 --larv nope"; do
+  ok sh -c "$LARV plan --arch tiny --method ta $bad >/dev/null 2>&1; test \$? = 64"
+done
+# merge refuses a value outside its range with the range named, from a flag as from a job
+ok sh -c "$LARV merge --job jobs/job.yaml --s-low -1 2>&1 >/dev/null | grep -qF -- '--s-low: -1 is not in [0, 10]'"
+printf 'larv:\n  s_low: -1\n' >bad.yaml
+ok sh -c "$LARV merge --job bad.yaml 2>&1 >/dev/null | grep -qF -- \"key 'larv.s_low': -1 is not in [0, 10]\""
 for c in merge inspect convert synth verify plan; do
   ok sh -c "$LARV $c --help | grep -qi 'usage'"
 done
