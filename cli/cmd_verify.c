@@ -8,7 +8,7 @@
 #include "../io/ckpt.h"
 #include "../src/hash.h"
 #include "cmd.h"
-#include "../mpi/coll.h"
+#include "../io/coll.h"
 
 static const char help[] =
     "usage: larv verify FILE            (or: mpirun -np N larv verify FILE)\n"

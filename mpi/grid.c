@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "coll.h"
+#include "../io/coll.h"
 #include "partition.h"
 
 /* ---- BLACS / ScaLAPACK (no C header on Debian: declared here) --------------------

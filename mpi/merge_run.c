@@ -34,7 +34,7 @@
 #include "../io/report.h"
 #include "../src/hash.h"
 #include "../src/layers.h"
-#include "coll.h"
+#include "../io/coll.h"
 #include "journal.h"
 #include "plan.h"
 #include "progress.h"

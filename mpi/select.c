@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "../src/merge.h"
-#include "coll.h"
+#include "../io/coll.h"
 
 #define NBINS 65536u
 

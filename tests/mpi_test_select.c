@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../mpi/coll.h"
+#include "../io/coll.h"
 #include "../mpi/select.h"
 #include "check.h"
 
