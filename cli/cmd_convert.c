@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../io/ckpt.h"
+#include "../io/coll.h"
 #include "cmd.h"
 #include "../mpi/partition.h"
 
@@ -172,7 +173,9 @@ int larv_cmd_convert(int argc, char **argv)
     }
     free(buf);
     int worst = 0;
-    MPI_Allreduce(&code, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    larv_err merr; /* this is the agreement: a failure ends the job (io/coll.h) */
+    if (LARV_MPI(MPI_Allreduce(&code, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD), &merr))
+        larv_mpi_fatal(&merr);
     if (worst) {
         larv_writer_abort(w); /* removes the temporaries; OUT untouched */
         rc = worst;

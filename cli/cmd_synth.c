@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../io/ckpt.h"
+#include "../io/coll.h"
 #include "../src/err.h"
 #include "../src/synth.h"
 #include "../src/tensor.h"
@@ -199,7 +200,9 @@ static int ndigits(long t)
 static int agree(int code, MPI_Comm comm)
 {
     int all = code;
-    MPI_Allreduce(&code, &all, 1, MPI_INT, MPI_MAX, comm);
+    larv_err e; /* this is the agreement: a failure ends the job (io/coll.h) */
+    if (LARV_MPI(MPI_Allreduce(&code, &all, 1, MPI_INT, MPI_MAX, comm), &e))
+        larv_mpi_fatal(&e);
     return all;
 }
 
@@ -229,7 +232,8 @@ int larv_cmd_synth(int argc, char **argv)
         fprintf(stderr, "larv synth: %s\n", err.msg);
         code = err.code;
     }
-    MPI_Bcast(&code, 1, MPI_INT, 0, comm);
+    if (LARV_MPI(MPI_Bcast(&code, 1, MPI_INT, 0, comm), &err))
+        larv_mpi_fatal(&err);
     if (code)
         return code;
 

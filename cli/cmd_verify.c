@@ -89,7 +89,11 @@ int larv_cmd_verify(int argc, char **argv)
     }
     rc = larv_coll_check(MPI_COMM_WORLD, rc, &err);
     unsigned long long nbad = bad;
-    MPI_Allreduce(MPI_IN_PLACE, &nbad, 1, MPI_UNSIGNED_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);
+    if (rc == 0)
+        rc = LARV_MPI_ALL(MPI_COMM_WORLD,
+                          MPI_Allreduce(MPI_IN_PLACE, &nbad, 1, MPI_UNSIGNED_LONG_LONG, MPI_SUM,
+                                        MPI_COMM_WORLD),
+                          &err);
     int code = 0;
     if (rc) {
         if (rank == 0)

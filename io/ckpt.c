@@ -38,36 +38,6 @@ int larv_format_from_path(const char *path, larv_format *fmt, larv_err *err)
     return 0;
 }
 
-int larv_io_agree(MPI_Comm comm, int rc, larv_err *err)
-{
-    int rank, size;
-    MPI_Comm_rank(comm, &rank);
-    MPI_Comm_size(comm, &size);
-    int mine = rc ? rank : size, low = size;
-    MPI_Allreduce(&mine, &low, 1, MPI_INT, MPI_MIN, comm);
-    if (low == size)
-        return 0;
-    struct {
-        int code;
-        char msg[LARV_ERR_LEN];
-    } buf;
-    memset(&buf, 0, sizeof buf);
-    if (rank == low) {
-        buf.code = err && err->code ? err->code : LARV_EXIT_FAIL;
-        if (err)
-            memcpy(buf.msg, err->msg, sizeof buf.msg);
-        else
-            snprintf(buf.msg, sizeof buf.msg, "failed on rank %d", low);
-    }
-    MPI_Bcast(&buf, (int)sizeof buf, MPI_BYTE, low, comm);
-    if (err) {
-        err->code = buf.code;
-        memcpy(err->msg, buf.msg, sizeof buf.msg);
-        err->msg[LARV_ERR_LEN - 1] = '\0';
-    }
-    return -1;
-}
-
 int larv_pread_full(int fd, void *buf, uint64_t n, uint64_t off, const char *fname,
                     larv_err *err)
 {
@@ -216,13 +186,13 @@ int larv_ckpt_open(const char *path, MPI_Comm comm, larv_ckpt **out, larv_err *e
     *out = NULL;
     larv_format fmt;
     int rc = larv_format_from_path(path, &fmt, err);
-    if (larv_io_agree(comm, rc, err))
+    if (larv_coll_check(comm, rc, err))
         return -1;
     larv_ckpt *c = calloc(1, sizeof *c);
     if (!c || !(c->path = strdup(path))) {
         free(c);
         larv_fail(err, LARV_EXIT_FAIL, "out of memory");
-        larv_io_agree(comm, -1, err);
+        larv_coll_check(comm, -1, err);
         return -1;
     }
     c->fmt = fmt;
@@ -239,7 +209,7 @@ int larv_ckpt_open(const char *path, MPI_Comm comm, larv_ckpt **out, larv_err *e
         rc = larv_h5_ckpt_open(c, err); /* agrees internally (collective HDF5 calls) */
         break;
     }
-    if (larv_io_agree(comm, rc, err)) {
+    if (larv_coll_check(comm, rc, err)) {
         larv_ckpt_close(c);
         return -1;
     }
@@ -504,12 +474,12 @@ static int writer_open(const char *path, MPI_Comm comm, const larv_tensor_info *
         rc = larv_fail(err, LARV_EXIT_FAIL, "%s: only an atomic writer can be reopened", path);
     if (rc == 0)
         rc = larv_check_out_dir(path, err);
-    if (larv_io_agree(comm, rc, err))
+    if (larv_coll_check(comm, rc, err))
         return -1;
     larv_writer *w = calloc(1, sizeof *w);
     if (!w) {
         larv_fail(err, LARV_EXIT_FAIL, "out of memory");
-        larv_io_agree(comm, -1, err);
+        larv_coll_check(comm, -1, err);
         return -1;
     }
     w->fmt = fmt;
@@ -560,7 +530,7 @@ static int writer_open(const char *path, MPI_Comm comm, const larv_tensor_info *
         if (!meta[i].key || !*meta[i].key || !meta[i].value)
             rc = larv_fail(err, LARV_EXIT_FAIL, "%s: metadata entry %zu has no key or value", path,
                            i);
-    if (larv_io_agree(comm, rc, err)) {
+    if (larv_coll_check(comm, rc, err)) {
         writer_free(w);
         return -1;
     }
@@ -577,14 +547,14 @@ static int writer_open(const char *path, MPI_Comm comm, const larv_tensor_info *
         }
         if (rc)
             larv_fail(err, LARV_EXIT_FAIL, "out of memory");
-        if (larv_io_agree(comm, rc, err)) {
+        if (larv_coll_check(comm, rc, err)) {
             writer_free(w);
             return -1;
         }
         rc = larv_kv_copy(&w->meta, meta, nmeta) ? larv_fail(err, LARV_EXIT_FAIL, "out of memory") : 0;
         w->nmeta = rc ? 0 : nmeta;
         larv_kv_sort(w->meta, w->nmeta);
-        if (larv_io_agree(comm, rc, err)) {
+        if (larv_coll_check(comm, rc, err)) {
             writer_free(w);
             return -1;
         }
@@ -684,12 +654,12 @@ int larv_writer_close(larv_writer *w, larv_err *err)
     }
     if (writer_close_handles(w, rc ? NULL : &local))
         rc = -1;
-    rc = larv_io_agree(w->comm, rc, &local);
+    rc = larv_coll_check(w->comm, rc, &local);
     if (rc == 0) {
         int rc0 = 0;
         if (w->rank == 0)
             rc0 = writer_commit_rank0(w, &local);
-        rc = larv_io_agree(w->comm, rc0, &local);
+        rc = larv_coll_check(w->comm, rc0, &local);
     }
     if (rc) {
         if (w->rank == 0 && w->atomic)
@@ -708,7 +678,10 @@ void larv_writer_abort(larv_writer *w)
         return;
     w->failed = 1;
     writer_close_handles(w, NULL);
-    MPI_Barrier(w->comm);
+    /* every rank has closed its handles before the temporaries go */
+    larv_err e;
+    if (LARV_MPI(MPI_Barrier(w->comm), &e))
+        larv_mpi_fatal(&e);
     writer_remove_tmp(w);
     writer_free(w);
 }
@@ -764,7 +737,7 @@ int larv_writer_set_meta(larv_writer *w, const larv_kv *meta, size_t nmeta, larv
             rc = larv_st_writer_set_meta(w, err);
     }
     larv_kv_free(m, nm);
-    rc = larv_io_agree(w->comm, rc, err);
+    rc = larv_coll_check(w->comm, rc, err);
     if (rc && !w->failed) {
         w->failed = 1;
         if (err)

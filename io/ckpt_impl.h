@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "ckpt.h"
+#include "coll.h"
 
 /* Bounds on untrusted input. */
 #define LARV_ST_MAX_HEADER (100u * 1024u * 1024u) /* safetensors JSON header */
@@ -115,10 +116,6 @@ struct larv_writer {
 
 /* ---- helpers (ckpt.c) --------------------------------------------------------------- */
 
-/* Every rank learns whether any rank failed: returns 0 on all ranks when rc == 0
- * everywhere, else -1 on all, with err set to the message of the lowest failing
- * rank. */
-int larv_io_agree(MPI_Comm comm, int rc, larv_err *err);
 int larv_pread_full(int fd, void *buf, uint64_t n, uint64_t off, const char *fname,
                     larv_err *err);
 int larv_pwrite_full(int fd, const void *buf, uint64_t n, uint64_t off, const char *fname,

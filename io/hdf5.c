@@ -506,7 +506,7 @@ int larv_h5_ckpt_open(larv_ckpt *c, larv_err *err)
         rc = larv_fail(err, LARV_EXIT_NOINPUT, "%s: cannot open: %s", c->path, strerror(errno));
     else if ((ish = H5Fis_hdf5(c->path)) <= 0)
         rc = larv_fail(err, LARV_EXIT_DATAERR, "%s: not an HDF5 file", c->path);
-    if (larv_io_agree(c->comm, rc, err))
+    if (larv_coll_check(c->comm, rc, err))
         return -1;
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl >= 0)
@@ -517,7 +517,7 @@ int larv_h5_ckpt_open(larv_ckpt *c, larv_err *err)
     if (c->fid < 0)
         rc = larv_fail(err, LARV_EXIT_DATAERR,
                        "%s: cannot open as HDF5 (truncated or corrupt file?)", c->path);
-    if (larv_io_agree(c->comm, rc, err))
+    if (larv_coll_check(c->comm, rc, err))
         return -1; /* (a rank that did open closes in larv_ckpt_close) */
     /* structure: independent metadata reads, the same on every rank */
     name_list nl = {0};
@@ -633,7 +633,7 @@ static int h5_writer_reopen(larv_writer *w, const larv_kv *meta, size_t nmeta, l
     int rc = 0;
     if (w->rank == 0 && access(tmp, F_OK) != 0)
         rc = larv_fail(err, LARV_REOPEN_NOMATCH, "%s: no temporary file to resume", tmp);
-    if (larv_io_agree(w->comm, rc, err))
+    if (larv_coll_check(w->comm, rc, err))
         return -1;
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl >= 0)
@@ -643,7 +643,7 @@ static int h5_writer_reopen(larv_writer *w, const larv_kv *meta, size_t nmeta, l
         H5Pclose(fapl);
     if (w->fid < 0)
         rc = larv_fail(err, LARV_REOPEN_NOMATCH, "%s: cannot open the HDF5 file for resuming", tmp);
-    if (larv_io_agree(w->comm, rc, err))
+    if (larv_coll_check(w->comm, rc, err))
         return -1;
     hid_t g = H5Gopen2(w->fid, "tensors", H5P_DEFAULT);
     if (g < 0)
@@ -689,7 +689,7 @@ static int h5_writer_reopen(larv_writer *w, const larv_kv *meta, size_t nmeta, l
     }
     if (g >= 0)
         H5Gclose(g);
-    if (larv_io_agree(w->comm, rc, err)) {
+    if (larv_coll_check(w->comm, rc, err)) {
         for (size_t i = 0; i < w->n; i++)
             if (w->dsets[i] >= 0)
                 H5Dclose(w->dsets[i]);
@@ -721,7 +721,7 @@ int larv_h5_writer_create(larv_writer *w, const larv_kv *meta, size_t nmeta, lar
         rc = larv_fail(err, LARV_EXIT_FAIL, "out of memory");
     for (size_t i = 0; i < w->n && rc == 0; i++)
         w->dsets[i] = H5I_INVALID_HID;
-    if (larv_io_agree(w->comm, rc, err))
+    if (larv_coll_check(w->comm, rc, err))
         return -1;
     if (w->reopen)
         return h5_writer_reopen(w, meta, nmeta, err);
@@ -733,7 +733,7 @@ int larv_h5_writer_create(larv_writer *w, const larv_kv *meta, size_t nmeta, lar
         H5Pclose(fapl);
     if (w->fid < 0)
         rc = larv_fail(err, LARV_EXIT_IOERR, "%s: cannot create HDF5 file", tmp);
-    if (larv_io_agree(w->comm, rc, err))
+    if (larv_coll_check(w->comm, rc, err))
         return -1; /* nothing to close collectively if creation failed everywhere */
     hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
     if (gcpl >= 0)
@@ -781,7 +781,7 @@ int larv_h5_writer_create(larv_writer *w, const larv_kv *meta, size_t nmeta, lar
         H5Gclose(g);
     if (rc == 0 && H5Fflush(w->fid, H5F_SCOPE_GLOBAL) < 0)
         rc = larv_fail(err, LARV_EXIT_IOERR, "%s: cannot flush the HDF5 structure", path);
-    rc = larv_io_agree(w->comm, rc, err);
+    rc = larv_coll_check(w->comm, rc, err);
     /* Closed and opened again: a run resumed after a kill (larv_writer_reopen)
      * then makes the same HDF5 calls on a freshly opened file as an
      * uninterrupted one, so both give the same bytes (HDF5 places what it adds
@@ -794,7 +794,7 @@ int larv_h5_writer_create(larv_writer *w, const larv_kv *meta, size_t nmeta, lar
     if (H5Fclose(w->fid) < 0 && rc == 0)
         rc = larv_fail(err, LARV_EXIT_IOERR, "%s: cannot close the new HDF5 file", tmp);
     w->fid = H5I_INVALID_HID;
-    if (larv_io_agree(w->comm, rc, err))
+    if (larv_coll_check(w->comm, rc, err))
         return -1;
     rc = h5_writer_reopen(w, meta, nmeta, err);
     if (rc && err && err->code == LARV_REOPEN_NOMATCH)

@@ -657,7 +657,7 @@ int larv_st_writer_create(larv_writer *w, const char *path, const larv_kv *meta,
                            path);
         free(ij);
     }
-    if (larv_io_agree(w->comm, rc, err)) {
+    if (larv_coll_check(w->comm, rc, err)) {
         rc = -1;
         goto done;
     }
@@ -672,7 +672,7 @@ int larv_st_writer_create(larv_writer *w, const char *path, const larv_kv *meta,
             else
                 w->fds[f] = fd;
         }
-    rc = larv_io_agree(w->comm, rc, err);
+    rc = larv_coll_check(w->comm, rc, err);
 done:
     if (rc && w->fds) {
         for (size_t k = 0; k < w->nfiles; k++)

@@ -460,7 +460,12 @@ static int pass_analysis(ctx_t *x, larv_err *err)
         free(acc);
         return -1;
     }
-    MPI_Allreduce(MPI_IN_PLACE, acc, (int)(4 * G), MPI_DOUBLE, MPI_SUM, x->comm);
+    if (LARV_MPI_ALL(x->comm,
+                     MPI_Allreduce(MPI_IN_PLACE, acc, (int)(4 * G), MPI_DOUBLE, MPI_SUM, x->comm),
+                     err)) {
+        free(acc);
+        return -1;
+    }
     for (size_t g = 0; g < G; g++) {
         if (acc[2 * G + g] > 0) {
             r->e[g] = acc[0 * G + g] / acc[2 * G + g];
@@ -609,7 +614,9 @@ static int pass_ties(ctx_t *x, float *fbuf, larv_err *err)
     readahead_end(x);
     if (larv_coll_check(x->comm, rc, err))
         return -1;
-    MPI_Allreduce(MPI_IN_PLACE, &total, 1, MPI_DOUBLE, MPI_SUM, x->comm);
+    if (LARV_MPI_ALL(x->comm, MPI_Allreduce(MPI_IN_PLACE, &total, 1, MPI_DOUBLE, MPI_SUM, x->comm),
+                     err))
+        return -1;
     /* FusionBench's resolve_zero_signs: sign of the count of coordinate signs
      * (0 when balanced, which then keeps the negative entries, as there) */
     r->ties_majority = total > 0 ? 1.0 : total < 0 ? -1.0 : 0.0;
@@ -761,9 +768,11 @@ static int open_output(ctx_t *x, larv_writer **wp, larv_err *err)
     if (rc == 0 && cfg->resume)
         rc = larv_journal_load(cfg->out, x->job, x->size, T, x->nt, names, &js, err);
     rc = larv_coll_check(x->comm, rc, err);
+    int found = js.njournals > 0;
+    if (rc == 0 && cfg->resume)
+        rc = LARV_MPI_ALL(x->comm, MPI_Allreduce(MPI_IN_PLACE, &found, 1, MPI_INT, MPI_MIN, x->comm),
+                          err);
     if (rc == 0 && cfg->resume) {
-        int found = js.njournals > 0;
-        MPI_Allreduce(MPI_IN_PLACE, &found, 1, MPI_INT, MPI_MIN, x->comm);
         larv_err why;
         larv_err_clear(&why);
         int r = 1;
@@ -796,8 +805,11 @@ static int open_output(ctx_t *x, larv_writer **wp, larv_err *err)
         int lrc = verify_resumed(x, *wp, &js, &kept, &bad, err);
         rc = larv_coll_check(x->comm, lrc, err);
         uint64_t cnt[2] = {kept, bad};
+        if (rc == 0)
+            rc = LARV_MPI_ALL(x->comm,
+                              MPI_Allreduce(MPI_IN_PLACE, cnt, 2, MPI_UINT64_T, MPI_SUM, x->comm),
+                              err);
         if (rc == 0) {
-            MPI_Allreduce(MPI_IN_PLACE, cnt, 2, MPI_UINT64_T, MPI_SUM, x->comm);
             if (x->rank == 0)
                 fprintf(stderr,
                         "[larv] resume: skipped %zu of %zu tensors (already written to %s%s and "
@@ -959,22 +971,35 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
     }
     if (rc == 0) {
         /* provenance: every per-tensor hash reaches every rank */
-        MPI_Allreduce(MPI_IN_PLACE, x->in_hash, (int)((x->T + 1) * x->nt), MPI_UINT64_T, MPI_BOR,
-                      comm);
-        MPI_Allreduce(MPI_IN_PLACE, x->out_hash, (int)x->nt, MPI_UINT64_T, MPI_BOR, comm);
+        rc = LARV_MPI_ALL(comm,
+                          MPI_Allreduce(MPI_IN_PLACE, x->in_hash, (int)((x->T + 1) * x->nt),
+                                        MPI_UINT64_T, MPI_BOR, comm),
+                          err);
+        if (rc == 0)
+            rc = LARV_MPI_ALL(comm,
+                              MPI_Allreduce(MPI_IN_PLACE, x->out_hash, (int)x->nt, MPI_UINT64_T,
+                                            MPI_BOR, comm),
+                              err);
+    }
+    if (rc == 0) {
         for (size_t f = 0; f <= x->T; f++) {
             res->input_digest[f] = larv_hash64(x->in_hash + f * x->nt, x->nt * sizeof(uint64_t), f);
             res->input_bytes[f] = larv_ckpt_file_bytes(f == 0 ? x->base : x->tasks[f - 1]);
         }
         uint64_t br[2] = {x->bytes_read, larv_readahead_bytes(x->ra)}, tot[2];
-        MPI_Allreduce(br, tot, 2, MPI_UINT64_T, MPI_SUM, comm);
+        rc = LARV_MPI_ALL(comm, MPI_Allreduce(br, tot, 2, MPI_UINT64_T, MPI_SUM, comm), err);
         res->bytes_read = tot[0];
         res->bytes_read_ahead = tot[1];
         for (size_t i = 0; i < x->nt; i++)
             res->bytes_written += info_of(x, &x->items[i])->nbytes;
         res->seconds = now() - t_start;
         long rss = peak_rss_kb();
-        MPI_Allgather(&rss, 1, MPI_LONG, res->peak_rss_kb, 1, MPI_LONG, comm);
+        if (rc == 0)
+            rc = LARV_MPI_ALL(comm,
+                              MPI_Allgather(&rss, 1, MPI_LONG, res->peak_rss_kb, 1, MPI_LONG, comm),
+                              err);
+    }
+    if (rc == 0) {
         /* provenance metadata, then the atomic close */
         char *prov = larv_report_json(cfg, res, 0);
         char *sums = larv_checksums_json(x->base, x->out_hash, x->nt);

@@ -1,8 +1,10 @@
 #include "team.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
+#include "../io/coll.h"
 #include "../src/linalg.h"
 #include "grid.h"
 
@@ -32,9 +34,8 @@ int larv_team_make(MPI_Comm comm, int g, larv_team *t, larv_err *err)
         g = size;
     t->count = size / g;
     t->index = rank / g < t->count ? rank / g : t->count - 1;
-    int rc = MPI_Comm_split(comm, t->index, rank, &t->comm);
-    if (rc != MPI_SUCCESS)
-        return larv_fail(err, LARV_EXIT_FAIL, "MPI_Comm_split for rank teams failed");
+    if (LARV_MPI_ALL(comm, MPI_Comm_split(comm, t->index, rank, &t->comm), err))
+        return -1;
     MPI_Comm_rank(t->comm, &t->rank);
     MPI_Comm_size(t->comm, &t->size);
     return 0;
@@ -42,8 +43,9 @@ int larv_team_make(MPI_Comm comm, int g, larv_team *t, larv_err *err)
 
 void larv_team_free(larv_team *t)
 {
-    if (t->comm != MPI_COMM_NULL)
-        MPI_Comm_free(&t->comm);
+    larv_err e;
+    if (t->comm != MPI_COMM_NULL && LARV_MPI(MPI_Comm_free(&t->comm), &e))
+        fprintf(stderr, "larv: warning: rank teams: %s\n", e.msg); /* the result stands */
 }
 
 int larv_team_auto_size(int nranks, size_t nmatrices)
@@ -54,6 +56,15 @@ int larv_team_auto_size(int nranks, size_t nmatrices)
     return g > 64 ? 64 : (int)g;
 }
 
+/* The leader tells the members the next order (0: done). The members have no
+ * other way to learn it: a failure here ends the job (io/coll.h, rule 3). */
+static void team_bcast(larv_team *t, uint64_t *hdr)
+{
+    larv_err e;
+    if (LARV_MPI(MPI_Bcast(hdr, 1, MPI_UINT64_T, 0, t->comm), &e))
+        larv_mpi_fatal(&e);
+}
+
 /* The provider installed in linalg: runs on the leader, the members follow in
  * larv_team_serve. Header: the order r (0 = the leader is done). */
 static int team_eig(void *ctx, size_t r, double *G, double *w_all, size_t k, double *wk, double *Z,
@@ -61,7 +72,7 @@ static int team_eig(void *ctx, size_t r, double *G, double *w_all, size_t k, dou
 {
     larv_team *t = ctx;
     uint64_t hdr = r;
-    MPI_Bcast(&hdr, 1, MPI_UINT64_T, 0, t->comm);
+    team_bcast(t, &hdr);
     double *W = malloc(r * sizeof(double));
     double *Zf = k ? malloc(r * r * sizeof(double)) : NULL;
     int rc = (!W || (k && !Zf)) ? larv_fail(err, LARV_EXIT_FAIL, "out of memory") : 0;
@@ -96,7 +107,7 @@ void larv_team_end(larv_team *t)
         return;
     larv_linalg_set_eig_provider(NULL, NULL, 0);
     uint64_t hdr = 0;
-    MPI_Bcast(&hdr, 1, MPI_UINT64_T, 0, t->comm);
+    team_bcast(t, &hdr);
 }
 
 void larv_team_serve(larv_team *t)
@@ -105,7 +116,7 @@ void larv_team_serve(larv_team *t)
         return;
     for (;;) {
         uint64_t hdr;
-        MPI_Bcast(&hdr, 1, MPI_UINT64_T, 0, t->comm);
+        team_bcast(t, &hdr);
         if (hdr == 0)
             break;
         larv_err ignored;

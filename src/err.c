@@ -13,6 +13,7 @@ int larv_fail(larv_err *err, int code, const char *fmt, ...)
     vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     va_end(ap);
     err->code = code ? code : LARV_EXIT_FAIL;
+    err->agreed = 0;
     return -1;
 }
 
@@ -46,5 +47,6 @@ void larv_err_clear(larv_err *err)
     if (err) {
         err->code = 0;
         err->msg[0] = '\0';
+        err->agreed = 0;
     }
 }

@@ -24,6 +24,8 @@ enum {
 typedef struct {
     int code;               /* one of LARV_EXIT_*; 0 when no error */
     char msg[LARV_ERR_LEN];
+    int agreed;             /* set by the cross-rank agreement (io/coll.h): msg already
+                               names the failing rank; cleared by larv_fail */
 } larv_err;
 
 #if defined(__GNUC__)
