@@ -206,8 +206,8 @@ static void print_summary(const larv_merge_cfg *cfg, const larv_merge_result *r)
            r->nmatrix_total, (double)r->nparams / 1e6);
     printf("time %.2f s on %d rank%s (analysis %.2f s, merge+write %.2f s); read %.1f MB, "
            "wrote %.1f MB; peak RSS max %.1f MB per rank, %.1f MB all ranks\n",
-           r->seconds, r->nranks, r->nranks > 1 ? "s" : "", r->pass_seconds[0],
-           r->pass_seconds[3], (double)r->bytes_read / 1e6, (double)r->bytes_written / 1e6,
+           r->seconds, r->nranks, r->nranks > 1 ? "s" : "", r->pass_seconds[LARV_PASS_ANALYSIS],
+           r->pass_seconds[LARV_PASS_WRITE], (double)r->bytes_read / 1e6, (double)r->bytes_written / 1e6,
            (double)maxrss / 1024, (double)sumrss / 1024);
 }
 

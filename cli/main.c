@@ -57,8 +57,8 @@ int main(int argc, char **argv)
     }
     int provided;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-    /* A failing rank must not leave the others hanging: errors in MPI calls
-     * return codes that the commands check and turn into MPI_Abort. */
+    /* A failing rank must not leave the others hanging: MPI calls return their
+     * errors, which are checked and agreed across ranks (io/coll.h). */
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     larv_blas_threads_init(MPI_COMM_WORLD); /* BLAS threads = cores per node-local rank */
     int rc = fn(argc - 1, argv + 1);

@@ -110,10 +110,10 @@ char *larv_report_json(const larv_merge_cfg *cfg, const larv_merge_result *res, 
         json_object_set_new(s, "ranks", json_integer(res->nranks));
         json_object_set_new(s, "seconds", json_real(res->seconds));
         json_t *ps = json_object();
-        json_object_set_new(ps, "analysis", json_real(res->pass_seconds[0]));
-        json_object_set_new(ps, "ties_threshold", json_real(res->pass_seconds[1]));
-        json_object_set_new(ps, "ties_sign", json_real(res->pass_seconds[2]));
-        json_object_set_new(ps, "merge_write", json_real(res->pass_seconds[3]));
+        json_object_set_new(ps, "analysis", json_real(res->pass_seconds[LARV_PASS_ANALYSIS]));
+        json_object_set_new(ps, "ties_threshold", json_real(res->pass_seconds[LARV_PASS_TIES_THRESHOLD]));
+        json_object_set_new(ps, "ties_sign", json_real(res->pass_seconds[LARV_PASS_TIES_SIGN]));
+        json_object_set_new(ps, "merge_write", json_real(res->pass_seconds[LARV_PASS_WRITE]));
         json_object_set_new(s, "pass_seconds", ps);
         json_t *rss = json_array();
         for (int r = 0; r < res->nranks; r++)

@@ -591,7 +591,7 @@ static int pass_ties(ctx_t *x, float *fbuf, larv_err *err)
     free(kks);
     if (rc)
         return -1;
-    r->pass_seconds[1] = now() - t0;
+    r->pass_seconds[LARV_PASS_TIES_THRESHOLD] = now() - t0;
     /* majority sign over all coordinates of all tensors (an exact integer count) */
     t0 = now();
     larv_progress_begin(&x->prog, "TIES sign", (x->T + 1) * owned_bytes(x, 0));
@@ -620,7 +620,7 @@ static int pass_ties(ctx_t *x, float *fbuf, larv_err *err)
     /* FusionBench's resolve_zero_signs: sign of the count of coordinate signs
      * (0 when balanced, which then keeps the negative entries, as there) */
     r->ties_majority = total > 0 ? 1.0 : total < 0 ? -1.0 : 0.0;
-    r->pass_seconds[2] = now() - t0;
+    r->pass_seconds[LARV_PASS_TIES_SIGN] = now() - t0;
     return 0;
 }
 
@@ -698,7 +698,8 @@ static int write_item(ctx_t *x, larv_writer *w, item_t *it, float *fbuf, larv_er
 
 /* --resume: keep what the journals of an interrupted run say was written, once
  * the bytes in the temporary file are re-read and their checksum matches. Each
- * rank checks the tensors it owns. Returns the count kept on this rank. */
+ * rank checks the tensors it owns; *kept and *bad count them on this rank.
+ * Returns 0, or -1 with err (a read failed). */
 static int verify_resumed(ctx_t *x, larv_writer *w, const larv_journal_state *js, size_t *kept,
                           size_t *bad, larv_err *err)
 {
@@ -948,7 +949,7 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
     if (rc == 0 && cfg->larv.rule != LARV_RULE_OFF && x->L > 0) {
         double t0 = now();
         rc = pass_analysis(x, err);
-        res->pass_seconds[0] = now() - t0;
+        res->pass_seconds[LARV_PASS_ANALYSIS] = now() - t0;
     }
     if (rc == 0 && cfg->method == LARV_TIES)
         rc = pass_ties(x, fbuf, err); /* fails on every rank together */
@@ -966,7 +967,7 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
                 lrc = write_item(x, w, &x->items[i], fbuf, err);
         readahead_end(x);
         larv_team_end(&x->team);
-        res->pass_seconds[3] = now() - t0;
+        res->pass_seconds[LARV_PASS_WRITE] = now() - t0;
         rc = larv_coll_check(comm, lrc, err);
     }
     if (rc == 0) {

@@ -96,12 +96,11 @@ out:
     return rc;
 }
 
-int larv_gram(size_t m, size_t n, const double *A, double *G, larv_err *err)
+void larv_gram(size_t m, size_t n, const double *A, double *G)
 {
-    (void)err;
     if (m >= n) {
         if (n == 0)
-            return 0;
+            return;
         cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)n, (int)m, 1.0, A, (int)n, 0.0, G,
                     (int)n);
         symmetrize_upper(n, G);
@@ -110,7 +109,6 @@ int larv_gram(size_t m, size_t n, const double *A, double *G, larv_err *err)
                     G, (int)m);
         symmetrize_upper(m, G);
     }
-    return 0;
 }
 
 static larv_eig_provider eig_provider;
@@ -279,7 +277,7 @@ int larv_svd_topk(size_t m, size_t n, const double *A, double *G, size_t k, doub
         own = G = dalloc(r * r, err);
         if (!G)
             return -1;
-        larv_gram(m, n, A, G, err);
+        larv_gram(m, n, A, G);
     }
     if (k == 0) {
         if (sig2_all)
@@ -371,7 +369,7 @@ int larv_polar(size_t m, size_t n, double *A, double *S, larv_err *err)
     double *e = dalloc(r, err), *tq = dalloc(r, err), *ee = dalloc(r, err);
     if (!G || !w || !H || !e || !tq || !ee)
         goto out;
-    larv_gram(m, n, A, G, err);
+    larv_gram(m, n, A, G);
     /* dsyevd in two steps: the tridiagonal form's eigenvalues first (dsterf,
      * O(r^2)), so that a rank-deficient matrix (the usual case for TSV-M's
      * square stacks) goes to the SVD before the eigenvectors are paid for. */
@@ -475,93 +473,6 @@ void larv_gram_f32(size_t m, size_t n, const float *A, float *G)
     for (size_t i = 0; i < r; i++)
         for (size_t j = i + 1; j < r; j++)
             G[j * r + i] = G[i * r + j];
-}
-
-int larv_svd_topk_f32(size_t m, size_t n, const double *A, size_t k, double *U, size_t ldu,
-                      double *S, double *V, size_t ldv, double *sig2_all, larv_err *err)
-{
-    size_t r = m < n ? m : n;
-    if (r == 0 || k == 0 || k > r)
-        return 1;
-    int rc = -1, tall = m >= n;
-    size_t no = tall ? m : n;
-    lapack_int info, found = 0;
-    float *Af = to_f32(A, m * n, err), *G = falloc(r * r, err), *d = falloc(r, err);
-    float *e = falloc(r, err), *tau = falloc(r, err), *w = falloc(r, err);
-    float *zc = falloc(r * (k + 1), err);
-    float *Zr = falloc(r * k, err), *O = falloc(no * k, err);
-    lapack_int *isuppz = malloc(2 * r * sizeof(lapack_int));
-    if (!Af || !G || !d || !e || !tau || !w || !zc || !Zr || !O || !isuppz) {
-        oom(err, r * r * sizeof(float));
-        goto out;
-    }
-    larv_gram_f32(m, n, Af, G);
-    e[r - 1] = 0;
-    info = LAPACKE_ssytrd(LAPACK_COL_MAJOR, 'L', (lapack_int)r, G, (lapack_int)r, d, e, tau);
-    if (info != 0) {
-        LAPACK_FAIL(err, "ssytrd", info);
-        goto out;
-    }
-    if (sig2_all) {
-        float *dd = falloc(r, err), *ee = falloc(r, err);
-        if (!dd || !ee) {
-            free(dd), free(ee);
-            goto out;
-        }
-        memcpy(dd, d, r * sizeof(float));
-        memcpy(ee, e, r * sizeof(float));
-        info = LAPACKE_ssterf((lapack_int)r, dd, ee);
-        for (size_t j = 0; j < r; j++)
-            sig2_all[j] = dd[r - 1 - j];
-        free(dd), free(ee);
-        if (info != 0) {
-            LAPACK_FAIL(err, "ssterf", info);
-            goto out;
-        }
-    }
-    /* k+1 eigenpairs (when k < r): the gap lambda_k - lambda_{k+1} bounds the
-     * float32 error of the top-k subspace, ~ eps32 lambda_1 / gap. */
-    size_t kx = k < r ? k + 1 : k, x0 = kx - k; /* zc column x0 .. kx-1: top k */
-    lapack_logical tryrac = 1;
-    info = LAPACKE_sstemr(LAPACK_COL_MAJOR, 'V', 'I', (lapack_int)r, d, e, 0.0f, 0.0f,
-                          (lapack_int)(r - kx + 1), (lapack_int)r, &found, w, zc, (lapack_int)r,
-                          (lapack_int)kx, isuppz, &tryrac);
-    if (info != 0 || (size_t)found != kx || !(w[kx - 1] > 0) ||
-        !(w[x0] >= LARV_F32_TOPK_RTOL * w[kx - 1]) ||
-        (x0 && !((double)w[1] - (double)w[0] >= LARV_F32_TOPK_GAP * (double)w[kx - 1]))) {
-        rc = 1; /* decline: the caller runs the float64 route */
-        goto out;
-    }
-    info = LAPACKE_sormtr(LAPACK_COL_MAJOR, 'L', 'L', 'N', (lapack_int)r, (lapack_int)kx, G,
-                          (lapack_int)r, tau, zc, (lapack_int)r);
-    if (info != 0) {
-        LAPACK_FAIL(err, "sormtr", info);
-        goto out;
-    }
-    for (size_t j = 0; j < k; j++) /* descending, row-major r x k */
-        for (size_t i = 0; i < r; i++)
-            Zr[i * k + j] = zc[(kx - 1 - j) * r + i];
-    if (tall)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)k, (int)n, 1.0f, Af,
-                    (int)n, Zr, (int)k, 0.0f, O, (int)k);
-    else
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n, (int)k, (int)m, 1.0f, Af,
-                    (int)n, Zr, (int)k, 0.0f, O, (int)k);
-    double *Zd = tall ? V : U, *Od = tall ? U : V;
-    size_t ldzd = tall ? ldv : ldu, ldod = tall ? ldu : ldv;
-    for (size_t j = 0; j < k; j++)
-        S[j] = sqrt((double)w[kx - 1 - j]);
-    for (size_t i = 0; i < r; i++)
-        for (size_t j = 0; j < k; j++)
-            Zd[i * ldzd + j] = (double)Zr[i * k + j];
-    for (size_t i = 0; i < no; i++)
-        for (size_t j = 0; j < k; j++)
-            Od[i * ldod + j] = (double)O[i * k + j] / S[j];
-    rc = 0;
-out:
-    free(Af), free(G), free(d), free(e), free(tau), free(w), free(zc), free(Zr), free(O);
-    free(isuppz);
-    return rc;
 }
 
 int larv_polar_f32(size_t m, size_t n, double *A, double *S, larv_err *err)

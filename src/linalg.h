@@ -37,7 +37,7 @@ int larv_svd_plain(size_t m, size_t n, const double *A, double *U, double *S, do
 
 /* The Gram matrix of A on its small side: r x r, r = min(m, n): A^T A if
  * m >= n, else A A^T. Full (both triangles) row-major = column-major. */
-int larv_gram(size_t m, size_t n, const double *A, double *G, larv_err *err);
+void larv_gram(size_t m, size_t n, const double *A, double *G);
 
 /* Symmetric eigen-decomposition of G (r x r, full storage, destroyed):
  * if w_all != NULL all eigenvalues, DESCENDING; if k > 0, the eigenvectors of
@@ -75,17 +75,13 @@ int larv_polar(size_t m, size_t n, double *A, double *S, larv_err *err);
 /* Reference polar factor through dgesdd only (for tests and fallbacks). */
 int larv_polar_plain(size_t m, size_t n, double *A, double *S, larv_err *err);
 
-/* float32 variants for --precision single: the Gram matrix, its
- * eigen-decomposition and the GEMMs run in float32 (ssyrk, ssytrd/sstemr or
- * ssyevd, sgemm/ssymm); inputs and outputs stay float64. They return 1 (not an
- * error, nothing written) when float32 would not be accurate enough for the
- * spec's 1e-5 bound (thresholds below), so that the caller runs the float64
- * routine instead; 0 on success; -1 on failure. */
-#define LARV_F32_TOPK_RTOL 1e-2  /* sigma_k >= 0.1 sigma_1 */
-#define LARV_F32_TOPK_GAP 5e-2   /* lambda_k - lambda_{k+1} >= this * lambda_1 */
+/* float32 polar factor for --precision single: the Gram matrix, its
+ * eigen-decomposition and the GEMMs run in float32 (ssyrk, ssyevd,
+ * sgemm/ssymm); inputs and outputs stay float64. Returns 1 (not an error,
+ * nothing written) when float32 would not be accurate enough for the spec's
+ * 1e-5 bound (threshold below), so that the caller runs the float64 routine
+ * instead; 0 on success; -1 on failure. */
 #define LARV_F32_POLAR_RTOL 1e-1 /* cond(U) <= ~3.2 */
-int larv_svd_topk_f32(size_t m, size_t n, const double *A, size_t k, double *U, size_t ldu,
-                      double *S, double *V, size_t ldv, double *sig2_all, larv_err *err);
 int larv_polar_f32(size_t m, size_t n, double *A, double *S, larv_err *err);
 
 /* float32 small-side Gram of a float32 matrix (r x r full storage, r = min(m, n)). */

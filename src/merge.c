@@ -58,8 +58,8 @@
  * sigma_1 / (sigma_k - sigma_{k+1}), which exceeded the spec's 1e-5 on
  * test spectra (flat random: ~1e-5; geometric 0.98^l: 1.2e-5), and a gate
  * that keeps it under 1e-5 (lambda_k - lambda_{k+1} >= 0.05 lambda_1) rejects
- * typical task vectors after the float32 work is done, making it slower.
- * larv_svd_topk_f32 exists (gated) for a later decision. Sums and final
+ * typical task vectors after the float32 work is done, making it slower
+ * (so there is no float32 top-k; it was removed unused). Sums and final
  * products are always float64. LARV's proxies under single: the conflict's
  * product W0^T Delta by SGEMM (2.4x faster than DGEMM; c within 1e-8 relative
  * of float64 on the ViT-B/32 pool) and, outside TSV-M (whose Gram matrix feeds
@@ -191,7 +191,7 @@ static int proxy_init(proxy_ctx *p, size_t m, size_t n, const double *W0, int f3
         larv_fail(err, LARV_EXIT_FAIL, "out of memory (proxies, %zu x %zu)", m, n);
         goto out;
     }
-    larv_gram(m, n, W0, p->Gw, err);
+    larv_gram(m, n, W0, p->Gw);
     for (size_t i = 0; i < r; i++)
         p->w0_sq += p->Gw[i * r + i];
     memcpy(G2, p->Gw, r * r * sizeof(double));
@@ -273,9 +273,9 @@ static double proxy_e(const proxy_ctx *p, const double *sig2, size_t r)
 
 /* ---- the matrix kernel -------------------------------------------------------- */
 
-/* Precision dispatch. Top-k: float64 always (see the header comment: the
- * float32 route, larv_svd_topk_f32, is accurate only for well separated
- * boundary gaps and declining after the fact wastes its work). Whitening and
+/* Precision dispatch. Top-k: float64 always (see the header comment: a
+ * float32 top-k is accurate only for well separated boundary gaps and
+ * declining after the fact wastes its work). Whitening and
  * Iso-C's polar factor: float32 where asked and accurate enough. */
 static int topk(const larv_merge_opts *o, size_t m, size_t n, const double *A, double *G,
                 size_t k, double *U, size_t ldu, double *S, double *V, size_t ldv, double *sig2,
@@ -407,7 +407,7 @@ int larv_merge_matrix(larv_method method, size_t m, size_t n, size_t T, const do
         for (size_t t = 0; t < T; t++) {
             double *A = tau + t * mn;
             double alpha = o->alpha ? o->alpha[t] : 1.0;
-            larv_gram(m, n, A, G, err);
+            larv_gram(m, n, A, G);
             int share = want_proxy && alpha != 0;
             if (want_proxy) {
                 c[t] = proxy_conflict(&px, A, G, 0);
@@ -476,7 +476,7 @@ int larv_merge_matrix(larv_method method, size_t m, size_t n, size_t T, const do
                 c[t] = proxy_conflict(&px, A, G, 1);
                 f = larv_sym_eigvals_f32(r, G32, sig2, err);
             } else {
-                larv_gram(m, n, A, G, err);
+                larv_gram(m, n, A, G);
                 c[t] = proxy_conflict(&px, A, G, 0);
                 f = larv_sym_eig(r, G, sig2, 0, NULL, NULL, 0, err);
             }
@@ -592,7 +592,7 @@ void larv_ties_hist(const float *tau, size_t n, int shift, uint32_t mask, uint32
     }
 }
 
-double larv_ties_trim(float *tau, size_t n, size_t T, const float *thr)
+void larv_ties_trim(float *tau, size_t n, size_t T, const float *thr)
 {
     for (size_t t = 0; t < T; t++) {
         float *x = tau + t * n;
@@ -601,14 +601,6 @@ double larv_ties_trim(float *tau, size_t n, size_t T, const float *thr)
             if (!(fabsf(x[i]) >= h))
                 x[i] = 0.0f;
     }
-    double total = 0;
-    for (size_t i = 0; i < n; i++) {
-        double s = 0;
-        for (size_t t = 0; t < T; t++)
-            s += (double)tau[t * n + i];
-        total += s;
-    }
-    return total;
 }
 
 double larv_ties_sign_count(const float *tau, size_t n, size_t T)

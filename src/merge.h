@@ -70,13 +70,12 @@ static inline uint32_t larv_abs_key(float x)
  * round 1 shift 16, mask 0; round 2 shift 0, mask 0xffff0000, want = bucket<<16. */
 void larv_ties_hist(const float *tau, size_t n, int shift, uint32_t mask, uint32_t want,
                     uint64_t *hist);
-/* Keep |tau| >= thr (ties kept), zero the rest; returns sum over the n
- * coordinates of sum_t trimmed tau_t (float64), for the majority sign. tau is T x n
- * (task t at tau + t*n), thr[t] per task, trimmed in place. */
-double larv_ties_trim(float *tau, size_t n, size_t T, const float *thr);
+/* Keep |tau| >= thr (ties kept), zero the rest. tau is T x n (task t at
+ * tau + t*n), thr[t] per task, trimmed in place. */
+void larv_ties_trim(float *tau, size_t n, size_t T, const float *thr);
 /* FusionBench's majority sign input: sum over the n coordinates of
  * sign(sum_t tau_t) (its resolve_zero_signs takes torch.sign(sign_to_mult.sum()),
- * a count of signs, not the sum of values that larv_ties_trim returns). */
+ * a count of signs, not a sum of values). */
 double larv_ties_sign_count(const float *tau, size_t n, size_t T);
 /* Elect and disjoint-merge already trimmed tau (T x n) into M (n, float64).
  * majority_sign (+1 or -1) is used where sum_t tau_t is exactly 0. */

@@ -49,6 +49,15 @@ void larv_merge_cfg_free(larv_merge_cfg *c);
 /* Free v[0 .. *n) and set *n = 0 (the cfg's lists). */
 void larv_str_list_free(char **v, size_t *n);
 
+/* The passes of a merge (larv_merge_result.pass_seconds). */
+enum {
+    LARV_PASS_ANALYSIS,       /* LARV's proxies (and the SVD mergers' M) */
+    LARV_PASS_TIES_THRESHOLD, /* TIES: the global k-th largest |tau| per task */
+    LARV_PASS_TIES_SIGN,      /* TIES: the majority sign */
+    LARV_PASS_WRITE,          /* merge and write */
+    LARV_NPASSES
+};
+
 /* What a merge reports. Layer groups are indexed 0 = embed, 1 .. L = blocks
  * 0 .. L-1, L+1 = head. */
 typedef struct {
@@ -60,7 +69,7 @@ typedef struct {
     int *nproxy;         /* of which LARV's proxies are computed from */
     double lambda;       /* the lambda used */
     double seconds;      /* wall time of the merge */
-    double pass_seconds[4]; /* analysis (LARV proxies), TIES selection, TIES sign, write */
+    double pass_seconds[LARV_NPASSES]; /* wall time per pass */
     uint64_t bytes_read, bytes_written; /* over all ranks */
     uint64_t bytes_read_ahead;          /* of bytes_read: by the read-ahead thread */
     int nranks;

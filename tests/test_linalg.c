@@ -135,7 +135,7 @@ static void check_eig(void)
     double *A = with_spectrum(40, r, s);
     double *G = malloc(r * r * sizeof(double)), w[30], wk[5], Z[30 * 5];
     larv_err err = {0};
-    larv_gram(40, r, A, G, &err);
+    larv_gram(40, r, A, G);
     CHECK(larv_sym_eig(r, G, w, 5, wk, Z, 5, &err) == 0);
     double d = 0;
     for (size_t j = 0; j < r; j++)
@@ -146,32 +146,15 @@ static void check_eig(void)
     free(A), free(G);
 }
 
-/* float32 routes: accurate to ~1e-6 where they accept, decline otherwise */
+/* float32 polar: accurate to ~1e-6 where it accepts, declines otherwise */
 static void check_f32(size_t m, size_t n)
 {
     size_t r = m < n ? m : n, k = r / 4;
     double *s = malloc(r * sizeof(double));
-    for (size_t j = 0; j < r; j++) /* big gap after k */
+    for (size_t j = 0; j < r; j++) /* cond 10 / 0.98: declined */
         s[j] = j < k ? 10.0 - 0.5 * (double)j : 1.0 - 0.001 * (double)j;
     double *A = with_spectrum(m, n, s);
-    double *U = malloc(m * k * sizeof(double)), *V = malloc(n * k * sizeof(double));
-    double *S = malloc(k * sizeof(double)), *sig2 = malloc(r * sizeof(double));
-    double *U2 = malloc(m * k * sizeof(double)), *V2 = malloc(n * k * sizeof(double));
-    double *S2 = malloc(k * sizeof(double)), *B1 = malloc(m * n * sizeof(double));
-    double *B2 = malloc(m * n * sizeof(double));
     larv_err err = {0};
-    CHECK(larv_svd_topk_f32(m, n, A, k, U, k, S, V, k, sig2, &err) == 0);
-    CHECK(larv_svd_topk(m, n, A, NULL, k, U2, k, S2, V2, k, NULL, &err) == 0);
-    lowrank(m, n, k, U, k, S, V, k, B1);
-    lowrank(m, n, k, U2, k, S2, V2, k, B2);
-    double rel = check_rel_diff(B1, B2, m * n);
-    CHECK(rel < 1e-5);
-    CHECK(fabs(sig2[0] - 100.0) < 1e-4 && fabs(sig2[r - 1] - s[r - 1] * s[r - 1]) < 1e-4);
-    /* a clustered boundary: declined */
-    for (size_t j = 0; j < r; j++)
-        s[j] = 1.0 - 0.001 * (double)j;
-    double *A2 = with_spectrum(m, n, s);
-    CHECK(larv_svd_topk_f32(m, n, A2, k, U, k, S, V, k, NULL, &err) == 1);
     /* polar: well conditioned accepted (~1e-6), ill conditioned declined */
     for (size_t j = 0; j < r; j++)
         s[j] = 1.0 + (double)j / (double)r;
@@ -182,9 +165,8 @@ static void check_f32(size_t m, size_t n)
     double prel = check_rel_diff(P1, P2, m * n);
     CHECK(prel < 2e-6);
     CHECK(larv_polar_f32(m, n, A, NULL, &err) == 1); /* cond 10 / 0.98 */
-    printf("f32 %3zux%-3zu: top-k rel %.1e, polar rel %.1e\n", m, n, rel, prel);
-    free(s), free(A), free(A2), free(U), free(V), free(S), free(sig2), free(U2), free(V2),
-        free(S2), free(B1), free(B2), free(P1), free(P2);
+    printf("f32 %3zux%-3zu: polar rel %.1e\n", m, n, prel);
+    free(s), free(A), free(P1), free(P2);
 }
 
 int main(void)

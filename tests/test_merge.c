@@ -439,11 +439,10 @@ static void test_ties(void)
                      -0.5f, 1.0f, 1.0f, -0.2f, 0.3f, -1.0f,  /* task 2 */
                      0.0f, 0.5f, -4.0f, 0.4f, 0.2f, 2.0f};   /* task 3 */
     const float thr[3] = {0.5f, 0.5f, 0.4f};
-    double tot = larv_ties_trim(tau, 6, 3, thr);
+    larv_ties_trim(tau, 6, 3, thr);
     const float want[18] = {0.5f, -2.0f, 1.0f, 0, 0, 3.0f, -0.5f, 1.0f, 1.0f, 0, 0, -1.0f,
                             0, 0.5f, -4.0f, 0.4f, 0, 2.0f};
     CHECK(memcmp(tau, want, sizeof want) == 0); /* ties at the threshold kept */
-    CHECK_NEAR(tot, 1.5 + (double)0.4f, 1e-15);
     /* coordinate 0 sums to exactly 0 (0.5 - 0.5), coordinate 4 to 0 (all trimmed) */
     CHECK(larv_ties_sign_count(tau, 6, 3) == 0.0); /* -, -, +, + */
     double M[6];
