@@ -88,6 +88,31 @@ typedef struct {
     int fail_rank;
 } ctx_t;
 
+/* Everything the context owns (not cfg, res, or the journal: closed above). */
+static void ctx_free(ctx_t *x)
+{
+    if (x->spill)
+        fclose(x->spill);
+    larv_team_free(&x->team);
+    larv_readahead_free(x->ra); /* before the files it reads are closed */
+    larv_ckpt_close(x->base);
+    for (size_t t = 0; t < x->T && x->tasks; t++)
+        larv_ckpt_close(x->tasks[t]);
+    free(x->tasks);
+    free(x->items);
+    free(x->in_hash);
+    free(x->out_hash);
+    free(x->w0);
+    free(x->tau);
+    free(x->mbuf);
+    free(x->raw);
+    free(x->done);
+    free(x->pe);
+    free(x->pc);
+    free(x->has_pe);
+    memset(x, 0, sizeof *x);
+}
+
 static double now(void)
 {
     struct timespec ts;
@@ -1023,25 +1048,7 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
     if (made_output && x->rank == 0)
         larv_journal_remove_all(cfg->out);
     larv_progress_end(&x->prog);
-    if (x->spill)
-        fclose(x->spill);
-    larv_team_free(&x->team);
-    larv_readahead_free(x->ra); /* before the files it reads are closed */
-    larv_ckpt_close(x->base);
-    for (size_t t = 0; t < x->T && x->tasks; t++)
-        larv_ckpt_close(x->tasks[t]);
-    free(x->tasks);
-    free(x->items);
-    free(x->in_hash);
-    free(x->out_hash);
-    free(x->w0);
-    free(x->tau);
-    free(x->mbuf);
-    free(x->raw);
-    free(x->done);
-    free(x->pe);
-    free(x->pc);
-    free(x->has_pe);
+    ctx_free(x);
     free(fbuf);
     return rc;
 }
