@@ -364,6 +364,205 @@ out:
     return rc;
 }
 
+#define MERGE_OOM(m, n, T)                                                                        \
+    larv_fail(err, LARV_EXIT_FAIL, "out of memory (merge of a %zu x %zu matrix, %zu tasks)", (m),   \
+              (n), (T))
+
+/* TSV-M, with LARV's proxies (px != NULL) from the same per-task Gram matrices.
+ * M may be NULL (proxies only). G: r x r, sig2: r scratch. */
+static int merge_tsv(size_t m, size_t n, size_t T, double *tau, double *M, double *e, double *c,
+                     proxy_ctx *px, const larv_merge_opts *o, double *G, double *sig2,
+                     larv_err *err)
+{
+    const size_t r = m < n ? m : n, mn = m * n, rr = r * r > 0 ? r * r : 1;
+    size_t k = T ? r / T : 0, p = T * k;
+    double *Ucat = NULL, *Vcat = NULL, *Scat = NULL;
+    int rc = -1;
+    if (M && p > 0) {
+        Ucat = malloc(m * p * sizeof(double));
+        Vcat = malloc(n * p * sizeof(double));
+        Scat = malloc(p * sizeof(double));
+        if (!Ucat || !Vcat || !Scat) {
+            MERGE_OOM(m, n, T);
+            goto out;
+        }
+    }
+    for (size_t t = 0; t < T; t++) {
+        double *A = tau + t * mn;
+        double alpha = o->alpha ? o->alpha[t] : 1.0;
+        larv_gram(m, n, A, G);
+        int share = px && alpha != 0;
+        if (px) {
+            c[t] = proxy_conflict(px, A, G, 0);
+            if (!share) {
+                double *G2 = malloc(rr * sizeof(double));
+                if (!G2) {
+                    MERGE_OOM(m, n, T);
+                    goto out;
+                }
+                memcpy(G2, G, r * r * sizeof(double));
+                int f = larv_sym_eig(r, G2, sig2, 0, NULL, NULL, 0, err);
+                free(G2);
+                if (f)
+                    goto out;
+                e[t] = proxy_e(px, sig2, r);
+            }
+        }
+        if (!M || p == 0) {
+            if (share) {
+                if (larv_sym_eig(r, G, sig2, 0, NULL, NULL, 0, err))
+                    goto out;
+                e[t] = proxy_e(px, sig2, r);
+            }
+            continue;
+        }
+        if (alpha != 1.0) {
+            for (size_t i = 0; i < mn; i++)
+                A[i] *= alpha;
+            for (size_t i = 0; i < r * r; i++)
+                G[i] *= alpha * alpha;
+        }
+        if (topk(o, m, n, A, G, k, Ucat + t * k, p, Scat + t * k, Vcat + t * k, p,
+                 share ? sig2 : NULL, err))
+            goto out;
+        if (share)
+            e[t] = proxy_e(px, sig2, r);
+    }
+    if (M) {
+        if (p == 0) {
+            memset(M, 0, mn * sizeof(double));
+        } else {
+            if (polar(o, m, p, Ucat, NULL, err) || polar(o, n, p, Vcat, NULL, err))
+                goto out;
+            for (size_t i = 0; i < m; i++)
+                for (size_t j = 0; j < p; j++)
+                    Ucat[i * p + j] *= Scat[j];
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)p, 1.0, Ucat,
+                        (int)p, Vcat, (int)p, 0.0, M, (int)n);
+        }
+    }
+    rc = 0;
+out:
+    free(Ucat);
+    free(Vcat);
+    free(Scat);
+    return rc;
+}
+
+/* LARV's proxies of every task (the other methods: before tau is used as
+ * workspace). G: r x r, sig2: r scratch. */
+static int task_proxies(size_t m, size_t n, size_t T, const double *tau, double *e, double *c,
+                        proxy_ctx *px, double *G, double *sig2, larv_err *err)
+{
+    const size_t r = m < n ? m : n, mn = m * n, rr = r * r > 0 ? r * r : 1;
+    float *G32 = NULL;
+    if (px->f32 && !(G32 = malloc(rr * sizeof(float))))
+        return MERGE_OOM(m, n, T);
+    for (size_t t = 0; t < T; t++) {
+        const double *A = tau + t * mn;
+        int f;
+        if (G32) { /* single: Gram and its eigenvalues in float32, sums in float64 */
+            proxy_load_y32(px, A);
+            larv_gram_f32(m, n, px->Y32, G32);
+            for (size_t i = 0; i < r * r; i++)
+                G[i] = (double)G32[i];
+            c[t] = proxy_conflict(px, A, G, 1);
+            f = larv_sym_eigvals_f32(r, G32, sig2, err);
+        } else {
+            larv_gram(m, n, A, G);
+            c[t] = proxy_conflict(px, A, G, 0);
+            f = larv_sym_eig(r, G, sig2, 0, NULL, NULL, 0, err);
+        }
+        if (f) {
+            free(G32);
+            return -1;
+        }
+        e[t] = proxy_e(px, sig2, r);
+    }
+    free(G32);
+    return 0;
+}
+
+/* Iso-C: the sum's spectrum flattened to its mean. sig2: r scratch. */
+static int merge_iso_c(size_t m, size_t n, size_t T, const double *tau, double *M, double *sig2,
+                       const larv_merge_opts *o, larv_err *err)
+{
+    const size_t r = m < n ? m : n, mn = m * n;
+    larv_merge_vector(LARV_TA, mn, T, tau, M);
+    if (r == 0)
+        return 0;
+    if (polar(o, m, n, M, sig2, err))
+        return -1;
+    double mean = 0;
+    for (size_t j = 0; j < r; j++)
+        mean += sig2[j];
+    mean /= (double)r;
+    for (size_t i = 0; i < mn; i++)
+        M[i] *= mean;
+    return 0;
+}
+
+/* Iso-CTS: common subspace of the sum plus task-specific ones, isotropic. */
+static int merge_iso_cts(size_t m, size_t n, size_t T, double *tau, double *M,
+                         const larv_merge_opts *o, larv_err *err)
+{
+    const size_t r = m < n ? m : n, mn = m * n;
+    if (r == 0)
+        return 0;
+    size_t cc, d;
+    larv_iso_cts_sizes(r, T, o->iso_common, &cc, &d);
+    int rc = -1;
+    double *Sum = malloc(mn * sizeof(double));
+    double *Ucat = malloc(m * r * sizeof(double));
+    double *Vcat = malloc(n * r * sizeof(double));
+    double *Scat = malloc(r * sizeof(double));
+    double *tmp = malloc((cc * n > 0 ? cc * n : 1) * sizeof(double));
+    if (!Sum || !Ucat || !Vcat || !Scat || !tmp) {
+        MERGE_OOM(m, n, T);
+        goto out;
+    }
+    larv_merge_vector(LARV_TA, mn, T, tau, Sum);
+    const size_t off = T * d; /* common block at columns off .. r-1 */
+    /* wide matrices: one route for the whole basis (0 done, 1 not taken) */
+    int wide = m <= n ? iso_cts_wide(m, n, T, tau, Sum, cc, d, Ucat, Vcat, Scat, o, err) : 1;
+    if (wide < 0)
+        goto out;
+    if (wide == 1) {
+        if (cc > 0 && topk(o, m, n, Sum, NULL, cc, Ucat + off, r, Scat + off, Vcat + off, r, NULL,
+                           err))
+            goto out;
+        for (size_t t = 0; d > 0 && t < T; t++) {
+            double *A = tau + t * mn;
+            if (cc > 0) {
+                /* A -= Uc (Uc^T A) */
+                cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)cc, (int)n, (int)m, 1.0,
+                            Ucat + off, (int)r, A, (int)n, 0.0, tmp, (int)n);
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)cc,
+                            -1.0, Ucat + off, (int)r, tmp, (int)n, 1.0, A, (int)n);
+            }
+            if (topk(o, m, n, A, NULL, d, Ucat + t * d, r, Scat + t * d, Vcat + t * d, r, NULL,
+                     err))
+                goto out;
+        }
+    }
+    double mean = 0;
+    for (size_t j = 0; j < r; j++)
+        mean += Scat[j];
+    mean /= (double)r;
+    if (polar(o, m, r, Ucat, NULL, err) || polar(o, n, r, Vcat, NULL, err))
+        goto out;
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)r, mean, Ucat,
+                (int)r, Vcat, (int)r, 0.0, M, (int)n);
+    rc = 0;
+out:
+    free(Sum);
+    free(Ucat);
+    free(Vcat);
+    free(Scat);
+    free(tmp);
+    return rc;
+}
+
 int larv_merge_matrix(larv_method method, size_t m, size_t n, size_t T, const double *W0,
                       double *tau, double *M, double *e, double *c, const larv_merge_opts *o,
                       larv_err *err)
@@ -373,210 +572,45 @@ int larv_merge_matrix(larv_method method, size_t m, size_t n, size_t T, const do
         larv_merge_opts_default(&defo);
         o = &defo;
     }
-    const size_t r = m < n ? m : n, mn = m * n;
+    const size_t r = m < n ? m : n, mn = m * n, rr = r * r > 0 ? r * r : 1;
     const int want_proxy = e && c && W0;
     if (M && method == LARV_TIES)
         return larv_fail(err, LARV_EXIT_USAGE,
                          "larv_merge_matrix: TIES is merged with the larv_ties_* kernels");
-    int rc = -1;
+    double *G = malloc(rr * sizeof(double)), *sig2 = malloc((r ? r : 1) * sizeof(double));
     proxy_ctx px;
-    int px_ok = 0;
-    double *G = NULL, *sig2 = NULL, *Ucat = NULL, *Vcat = NULL, *Scat = NULL, *Sum = NULL,
-           *tmp = NULL;
-    const size_t rr = r * r > 0 ? r * r : 1;
-    G = malloc(rr * sizeof(double));
-    sig2 = malloc((r ? r : 1) * sizeof(double));
-    if (!G || !sig2)
-        goto oom;
+    int px_ok = 0, rc = -1;
+    if (!G || !sig2) {
+        MERGE_OOM(m, n, T);
+        goto out;
+    }
     if (want_proxy) {
         if (proxy_init(&px, m, n, W0, o->precision == LARV_PREC_SINGLE, err))
             goto out;
         px_ok = 1;
     }
-
-    /* TSV-M: proxies share the per-task factorisation. */
-    if (method == LARV_TSV && (M || want_proxy)) {
-        size_t k = T ? r / T : 0, p = T * k;
-        if (M && p > 0) {
-            Ucat = malloc(m * p * sizeof(double));
-            Vcat = malloc(n * p * sizeof(double));
-            Scat = malloc(p * sizeof(double));
-            if (!Ucat || !Vcat || !Scat)
-                goto oom;
-        }
-        for (size_t t = 0; t < T; t++) {
-            double *A = tau + t * mn;
-            double alpha = o->alpha ? o->alpha[t] : 1.0;
-            larv_gram(m, n, A, G);
-            int share = want_proxy && alpha != 0;
-            if (want_proxy) {
-                c[t] = proxy_conflict(&px, A, G, 0);
-                if (!share) {
-                    double *G2 = malloc(rr * sizeof(double));
-                    if (!G2)
-                        goto oom;
-                    memcpy(G2, G, r * r * sizeof(double));
-                    int f = larv_sym_eig(r, G2, sig2, 0, NULL, NULL, 0, err);
-                    free(G2);
-                    if (f)
-                        goto out;
-                    e[t] = proxy_e(&px, sig2, r);
-                }
-            }
-            if (!M || p == 0) {
-                if (share) {
-                    if (larv_sym_eig(r, G, sig2, 0, NULL, NULL, 0, err))
-                        goto out;
-                    e[t] = proxy_e(&px, sig2, r);
-                }
-                continue;
-            }
-            if (alpha != 1.0) {
-                for (size_t i = 0; i < mn; i++)
-                    A[i] *= alpha;
-                for (size_t i = 0; i < r * r; i++)
-                    G[i] *= alpha * alpha;
-            }
-            if (topk(o, m, n, A, G, k, Ucat + t * k, p, Scat + t * k, Vcat + t * k, p,
-                              share ? sig2 : NULL, err))
-                goto out;
-            if (share)
-                e[t] = proxy_e(&px, sig2, r);
-        }
-        if (M) {
-            if (p == 0) {
-                memset(M, 0, mn * sizeof(double));
-            } else {
-                if (polar(o, m, p, Ucat, NULL, err) || polar(o, n, p, Vcat, NULL, err))
-                    goto out;
-                for (size_t i = 0; i < m; i++)
-                    for (size_t j = 0; j < p; j++)
-                        Ucat[i * p + j] *= Scat[j];
-                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)p, 1.0,
-                            Ucat, (int)p, Vcat, (int)p, 0.0, M, (int)n);
-            }
-        }
-        rc = 0;
+    if (method == LARV_TSV) { /* the proxies share the per-task factorisations */
+        rc = (M || want_proxy) ? merge_tsv(m, n, T, tau, M, e, c, want_proxy ? &px : NULL, o, G,
+                                           sig2, err)
+                               : 0;
         goto out;
     }
-
-    /* Other methods: proxies first (before tau is used as workspace). */
-    if (want_proxy) {
-        float *G32 = NULL;
-        if (px.f32 && !(G32 = malloc(rr * sizeof(float))))
-            goto oom;
-        for (size_t t = 0; t < T; t++) {
-            const double *A = tau + t * mn;
-            int f;
-            if (G32) { /* single: Gram and its eigenvalues in float32, sums in float64 */
-                proxy_load_y32(&px, A);
-                larv_gram_f32(m, n, px.Y32, G32);
-                for (size_t i = 0; i < r * r; i++)
-                    G[i] = (double)G32[i];
-                c[t] = proxy_conflict(&px, A, G, 1);
-                f = larv_sym_eigvals_f32(r, G32, sig2, err);
-            } else {
-                larv_gram(m, n, A, G);
-                c[t] = proxy_conflict(&px, A, G, 0);
-                f = larv_sym_eig(r, G, sig2, 0, NULL, NULL, 0, err);
-            }
-            if (f) {
-                free(G32);
-                goto out;
-            }
-            e[t] = proxy_e(&px, sig2, r);
-        }
-        free(G32);
-    }
-    if (!M) {
-        rc = 0;
+    if (want_proxy && task_proxies(m, n, T, tau, e, c, &px, G, sig2, err))
         goto out;
-    }
-    switch (method) {
-    case LARV_TA:
-    case LARV_TIES:
-        larv_merge_vector(LARV_TA, mn, T, tau, M);
-        break;
-    case LARV_TSV:
-        break; /* handled above */
-    case LARV_ISO_C: {
-        larv_merge_vector(LARV_TA, mn, T, tau, M);
-        if (r == 0)
-            break;
-        if (polar(o, m, n, M, sig2, err))
-            goto out;
-        double mean = 0;
-        for (size_t j = 0; j < r; j++)
-            mean += sig2[j];
-        mean /= (double)r;
-        for (size_t i = 0; i < mn; i++)
-            M[i] *= mean;
-        break;
-    }
-    case LARV_ISO_CTS: {
-        if (r == 0)
-            break;
-        size_t cc, d;
-        larv_iso_cts_sizes(r, T, o->iso_common, &cc, &d);
-        Sum = malloc(mn * sizeof(double));
-        Ucat = malloc(m * r * sizeof(double));
-        Vcat = malloc(n * r * sizeof(double));
-        Scat = malloc(r * sizeof(double));
-        tmp = malloc((cc * n > 0 ? cc * n : 1) * sizeof(double));
-        if (!Sum || !Ucat || !Vcat || !Scat || !tmp)
-            goto oom;
-        larv_merge_vector(LARV_TA, mn, T, tau, Sum);
-        const size_t off = T * d; /* common block at columns off .. r-1 */
-        int wide = m <= n ? iso_cts_wide(m, n, T, tau, Sum, cc, d, Ucat, Vcat, Scat, o, err) : 1;
-        if (wide < 0)
-            goto out;
-        if (wide == 0)
-            goto iso_cts_polar;
-        if (cc > 0 && topk(o, m, n, Sum, NULL, cc, Ucat + off, r, Scat + off, Vcat + off, r,
-                                    NULL, err))
-            goto out;
-        if (d > 0) {
-            for (size_t t = 0; t < T; t++) {
-                double *A = tau + t * mn;
-                if (cc > 0) {
-                    /* A -= Uc (Uc^T A) */
-                    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)cc, (int)n, (int)m,
-                                1.0, Ucat + off, (int)r, A, (int)n, 0.0, tmp, (int)n);
-                    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)cc,
-                                -1.0, Ucat + off, (int)r, tmp, (int)n, 1.0, A, (int)n);
-                }
-                if (topk(o, m, n, A, NULL, d, Ucat + t * d, r, Scat + t * d, Vcat + t * d,
-                                  r, NULL, err))
-                    goto out;
-            }
-        }
-    iso_cts_polar:;
-        double mean = 0;
-        for (size_t j = 0; j < r; j++)
-            mean += Scat[j];
-        mean /= (double)r;
-        if (polar(o, m, r, Ucat, NULL, err) || polar(o, n, r, Vcat, NULL, err))
-            goto out;
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)r, mean, Ucat,
-                    (int)r, Vcat, (int)r, 0.0, M, (int)n);
-        break;
-    }
-    }
     rc = 0;
-    goto out;
-oom:
-    larv_fail(err, LARV_EXIT_FAIL, "out of memory (merge of a %zu x %zu matrix, %zu tasks)", m, n,
-              T);
+    if (!M)
+        goto out;
+    if (method == LARV_TA || method == LARV_TIES)
+        larv_merge_vector(LARV_TA, mn, T, tau, M);
+    else if (method == LARV_ISO_C)
+        rc = merge_iso_c(m, n, T, tau, M, sig2, o, err);
+    else if (method == LARV_ISO_CTS)
+        rc = merge_iso_cts(m, n, T, tau, M, o, err);
 out:
     if (px_ok)
         proxy_free(&px);
     free(G);
     free(sig2);
-    free(Ucat);
-    free(Vcat);
-    free(Scat);
-    free(Sum);
-    free(tmp);
     return rc;
 }
 
