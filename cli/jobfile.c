@@ -335,9 +335,12 @@ static int parse_doc(jp *j)
         if (next(j) != 0)
             return -1;
         if (strcmp(o->name, "larv") == 0 && j->ev.type == YAML_MAPPING_START_EVENT) {
-            seen[o - larv_options] = 0; /* larv: {rule: ...} may give the rule */
+            size_t i = (size_t)(o - larv_options), at = seen[i];
+            seen[i] = 0; /* larv: {rule: ...} may give the rule */
             if (parse_larv(j, seen) != 0)
                 return -1;
+            if (!seen[i]) /* a later larv: is still a duplicate */
+                seen[i] = at;
         } else if (parse_option(j, o, key) != 0) {
             return -1;
         }

@@ -135,6 +135,9 @@ static void test_errors(void)
     expect_fail("larv:\n  s_low: -1\n", "key 'larv.s_low'", "-1 is not in [0, 10]", 2);
     expect_fail("larv:\n  eta: 1\n  eta: 2\n", "key 'eta'", "duplicate", 3);
     expect_fail("larv: tiered4\n", "key 'larv'", "tiered3", 1);
+    expect_fail("larv:\n  eta: 1\nlarv: off\n", "key 'larv'", "duplicate", 3);
+    expect_fail("s_low: 0.4\nlarv:\n  s_low: 0.3\n", "key 's_low'", "duplicate", 3);
+    expect_fail("tasks: [a]\ntask: b\n", "key 'task'", "duplicate", 2);
     expect_fail("tasks: [[a, b]]\n", "key 'tasks'", "a list", 1);
     expect_fail("tasks:\n  - a\n  - {x: 1}\n", "key 'tasks'", "a mapping", 3);
     expect_fail("alpha: 1.0\n", "key 'alpha'", "list of numbers", 1);
