@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The sbatch scripts of slurm/, unmodified, on a one-node Slurm started by
-# slurm/local-cluster.sh (its own directory and ports; `down` on exit, also when a
-# check fails). A tiny synthetic pool, 2 ranks:
+# slurm/local-cluster.sh (its own directory, $TMPDIR/larv-slurm-cli-test, and ports
+# 6937-6938; `down` on exit, also when a check fails or the test is interrupted). A tiny synthetic pool, 2 ranks:
 #   - synth.sbatch writes the pool (same bytes as a direct one-rank synth);
 #   - merge-one-node.sbatch and merge-multi-node.sbatch (--nodes=1): COMPLETED with
 #     exit 0:0, the job really ran 2 tasks (scontrol NumTasks) and larv 2 ranks (the
@@ -34,7 +34,9 @@ for b in munged slurmctld slurmd sbatch srun scontrol; do
 done
 
 work=$(mktemp -d)
-export LARV_SLURM_DIR=$work/slurm LARV_SLURM_PORT=${LARV_TEST_SLURM_PORT:-6937}
+# A fixed directory (and ports): a run killed before its 'down' (a ctest timeout
+# sends SIGKILL) leaves pid files there that the next run's 'down' stops first.
+export LARV_SLURM_DIR=${TMPDIR:-/tmp}/larv-slurm-cli-test LARV_SLURM_PORT=${LARV_TEST_SLURM_PORT:-6937}
 cluster="bash $LARV_SRC/slurm/local-cluster.sh"
 S=$LARV_SRC/slurm
 finish() {
@@ -42,9 +44,12 @@ finish() {
   if pgrep -f "$LARV_SLURM_DIR" >/dev/null; then
     echo "FAIL: a daemon of the local Slurm outlived 'down':"; pgrep -af "$LARV_SLURM_DIR"
   fi
-  rm -rf "$work"
+  rm -rf "$work" "$LARV_SLURM_DIR"
 }
 trap finish EXIT
+trap 'exit 143' TERM INT HUP   # the EXIT trap runs 'down' on these too
+$cluster down || true
+rm -rf "$LARV_SLURM_DIR"
 if ! $cluster up; then
   tail -n 20 "$LARV_SLURM_DIR"/log/* || true
   echo "0 passed, 1 failed"; exit 1
