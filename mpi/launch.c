@@ -20,12 +20,11 @@ static int env_set(const char *name)
 
 int larv_launch_check(const char *cmd, int size)
 {
-    /* what the launcher put in the environment, read before MPI_Init changes it */
-    static int wired = -1, mpirun = -1;
-    if (wired < 0) {
+    /* a launcher's MPI wiring (srun's PMIx/PMI, mpirun's), read before MPI_Init
+     * (a singleton's MPI_Init may set some of these itself) */
+    static int wired = -1;
+    if (wired < 0)
         wired = env_set("PMIX_RANK") || env_set("PMI_RANK") || env_set("OMPI_COMM_WORLD_RANK");
-        mpirun = env_set("OMPI_COMM_WORLD_SIZE");
-    }
     long step_tasks = env_long("SLURM_STEP_NUM_TASKS");
     long alloc_tasks = env_long("SLURM_NTASKS");
     int quiet = env_long("SLURM_PROCID") != 0; /* one message, from task 0 */
@@ -56,7 +55,7 @@ int larv_launch_check(const char *cmd, int size)
         return LARV_EXIT_USAGE;
     }
     int splits = strcmp(cmd, "merge") == 0 || strcmp(cmd, "synth") == 0;
-    if (splits && !env_set("SLURM_STEP_ID") && alloc_tasks > 1 && !mpirun &&
+    if (splits && !env_set("SLURM_STEP_ID") && alloc_tasks > 1 && !wired &&
         !env_set("LARV_ALLOW_SINGLETON")) {
         if (!quiet)
             fprintf(stderr,

@@ -11,9 +11,10 @@
  *     inside MPI_Init with a message that does not say what to do;
  *   size == MPI_Comm_size, after: size 1 while
  *     - the srun step has N > 1 tasks (SLURM_STEP_NUM_TASKS), any command; or
- *     - outside a step, the allocation has SLURM_NTASKS > 1 and no mpirun started
- *       this process (larv typed in an salloc shell or a batch script without
- *       srun), for the commands that split work over ranks (merge, synth).
+ *     - outside a step, the allocation has SLURM_NTASKS > 1 and no launcher
+ *       (mpirun, mpiexec) started this process: larv typed in an salloc shell
+ *       or a batch script without srun; for the commands that split work over
+ *       ranks (merge, synth).
  *       LARV_ALLOW_SINGLETON=1 (or `srun -n 1`, `mpirun -np 1`) runs one rank
  *       on purpose.
  * Returns 0, or LARV_EXIT_USAGE (64) after printing the fix on stderr (task 0
