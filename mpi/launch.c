@@ -18,8 +18,9 @@ static int env_set(const char *name)
     return v && *v;
 }
 
-int larv_launch_check(const char *cmd, int size)
+int larv_launch_check(int argc, char **argv, int size)
 {
+    const char *cmd = argv[1];
     /* a launcher's MPI wiring (srun's PMIx/PMI, mpirun's), read before MPI_Init
      * (a singleton's MPI_Init may set some of these itself) */
     static int wired = -1;
@@ -55,6 +56,9 @@ int larv_launch_check(const char *cmd, int size)
         return LARV_EXIT_USAGE;
     }
     int splits = strcmp(cmd, "merge") == 0 || strcmp(cmd, "synth") == 0;
+    for (int i = 2; i < argc; i++) /* asking for help needs no ranks */
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            splits = 0;
     if (splits && !env_set("SLURM_STEP_ID") && alloc_tasks > 1 && !wired &&
         !env_set("LARV_ALLOW_SINGLETON")) {
         if (!quiet)

@@ -57,13 +57,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "larv: unknown command '%s'\n\n%s", argv[1], usage);
         return LARV_EXIT_USAGE;
     }
-    int lrc = larv_launch_check(argv[1], 0); /* srun without MPI wiring: before MPI_Init */
+    int lrc = larv_launch_check(argc, argv, 0); /* srun without MPI wiring: before MPI_Init */
     if (lrc)
         return lrc;
     int provided, size;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    if ((lrc = larv_launch_check(argv[1], size))) { /* N Slurm tasks, 1 rank each */
+    if ((lrc = larv_launch_check(argc, argv, size))) { /* N Slurm tasks, 1 rank each */
         MPI_Finalize();
         return lrc;
     }

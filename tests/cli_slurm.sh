@@ -189,6 +189,7 @@ rc=0; env SLURM_STEP_NUM_TASKS=2 SLURM_NTASKS=2 SLURM_PROCID=0 PMI_RANK=0 \
   $LARV merge --job job.yaml --out out/single.h5 >single.out 2>&1 || rc=$?
 [ $rc = 64 ] && grep -q "MPI sees 1 rank" single.out && [ ! -e out/single.h5 ] && ok ||
   { bad "singleton step: rc $rc"; cat single.out; }
+env SLURM_NTASKS=2 $LARV merge --help >/dev/null 2>&1 && ok || bad "larv merge --help refused in an allocation"
 run_job --ntasks-per-node=2 -o one-rank.out \
         --wrap "LARV_ALLOW_SINGLETON=1 larv merge --job job.yaml --out out/one-rank.h5 --quiet"
 [ "$STATE" = COMPLETED ] && $LARV verify out/one-rank.h5 >/dev/null && ok ||
