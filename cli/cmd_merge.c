@@ -19,7 +19,7 @@
 static const char help_head[] =
     "usage: larv merge --method M --base FILE --task FILE [--task FILE ...] --out FILE [options]\n"
     "       larv merge --job JOB.yaml [options that override the job]\n"
-    "       mpirun -np N larv merge ...   |   srun larv merge ...\n"
+    "       mpirun -np N larv merge ...   |   srun --mpi=pmix larv merge ...  (Slurm)\n"
     "\n"
     "Merges T fine-tuned checkpoints of one base model into one model,\n"
     "theta = theta0 + lambda * M(s_l * tau_1 .. s_l * tau_T), tau_t = theta_t - theta0,\n"
@@ -39,7 +39,8 @@ static const char help_tail[] =
     "  larv synth --arch vit-b-32 --tasks 8 --seed 1 --out pool\n"
     "  mpirun -np 2 larv merge --method iso-c --base pool/base.safetensors \\\n"
     "      --task pool/task01.safetensors --task pool/task02.safetensors --out merged.h5\n"
-    "  srun larv merge --job jobs/vit-b-32-x8-iso-c.yaml --report merged.json\n"
+    "  srun --mpi=pmix larv merge --job jobs/vit-b-32-x8-iso-c.yaml --report merged.json\n"
+    "  sbatch slurm/merge-one-node.sbatch jobs/vit-b-32-x8-iso-c.yaml   (resumes when resubmitted)\n"
     "\n"
     "Progress goes to stderr (rank 0), the LARV table and summary to stdout.\n"
     "exit codes: 0 ok, 1 failure, 64 usage/job file, 65 bad input data, 66 missing input,\n"

@@ -5,13 +5,14 @@
 
 #include "../src/err.h"
 #include "cmd.h"
+#include "../mpi/launch.h"
 #include "../mpi/threads.h"
 
 static const char usage[] =
     "larv " LARV_VERSION " - merge fine-tuned models without data, layer-aware (LARV), on MPI ranks\n"
     "\n"
     "usage: larv COMMAND [options]          (one rank)\n"
-    "       mpirun -np N larv COMMAND ...   (or srun larv COMMAND ... inside sbatch)\n"
+    "       mpirun -np N larv COMMAND ...   (or srun --mpi=pmix larv COMMAND ... under Slurm)\n"
     "\n"
     "commands:\n"
     "  merge    merge a base checkpoint and T fine-tuned ones (TA, TIES, TSV-M, Iso-C, Iso-CTS,\n"
@@ -26,8 +27,9 @@ static const char usage[] =
     "\n"
     "Run 'larv COMMAND --help' for a command's options and examples.\n"
     "\n"
-    "exit codes: 0 ok, 1 runtime failure, 64 bad usage or job file, 65 bad input data,\n"
-    "            66 input missing or unreadable, 74 output cannot be written\n";
+    "exit codes: 0 ok, 1 runtime failure, 64 bad usage or job file (also: Slurm started N tasks\n"
+    "            that MPI did not connect; LARV_ALLOW_SINGLETON=1 runs one rank on purpose),\n"
+    "            65 bad input data, 66 input missing or unreadable, 74 output cannot be written\n";
 
 int main(int argc, char **argv)
 {
@@ -55,8 +57,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "larv: unknown command '%s'\n\n%s", argv[1], usage);
         return LARV_EXIT_USAGE;
     }
-    int provided;
+    int lrc = larv_launch_check(argc, argv, 0); /* srun without MPI wiring: before MPI_Init */
+    if (lrc)
+        return lrc;
+    int provided, size;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    if ((lrc = larv_launch_check(argc, argv, size))) { /* N Slurm tasks, 1 rank each */
+        MPI_Finalize();
+        return lrc;
+    }
     /* A failing rank must not leave the others hanging: MPI calls return their
      * errors, which are checked and agreed across ranks (io/coll.h). */
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
