@@ -977,7 +977,7 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
         MPI_Allgather(&rss, 1, MPI_LONG, res->peak_rss_kb, 1, MPI_LONG, comm);
         /* provenance metadata, then the atomic close */
         char *prov = larv_report_json(cfg, res, 0);
-        char *sums = larv_checksums_json(x->base, x->out_hash, x->nt);
+        char *sums = prov ? larv_checksums_json(x->base, x->out_hash, x->nt, prov) : NULL;
         larv_kv meta[2] = {{"larv_provenance", prov}, {"larv_checksums", sums}};
         rc = (prov && sums) ? 0 : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
         rc = larv_coll_check(comm, rc, err);
