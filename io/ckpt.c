@@ -3,6 +3,7 @@
 #include "ckpt_impl.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,6 +37,37 @@ int larv_format_from_path(const char *path, larv_format *fmt, larv_err *err)
                          ".safetensors or .safetensors.index.json)",
                          path);
     return 0;
+}
+
+int larv_open_regular(const char *path, larv_err *err)
+{
+    /* O_NONBLOCK: opening a FIFO with no writer must not wait for one */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0)
+        return larv_fail(err, LARV_EXIT_NOINPUT, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    const char *what = NULL;
+    if (fstat(fd, &st) != 0)
+        what = "cannot be examined";
+    else if (S_ISDIR(st.st_mode))
+        what = "is a directory";
+    else if (S_ISFIFO(st.st_mode))
+        what = "is a FIFO (named pipe)";
+    else if (S_ISSOCK(st.st_mode))
+        what = "is a socket";
+    else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))
+        what = "is a device";
+    else if (!S_ISREG(st.st_mode))
+        what = "is not a regular file";
+    int fl = what ? -1 : fcntl(fd, F_GETFL);
+    if (!what && (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0))
+        what = "cannot be opened for blocking reads";
+    if (what) {
+        close(fd);
+        return larv_fail(err, LARV_EXIT_NOINPUT, "%s: %s; only regular files are read", path,
+                         what);
+    }
+    return fd;
 }
 
 int larv_io_agree(MPI_Comm comm, int rc, larv_err *err)

@@ -16,6 +16,12 @@
 #include "../src/err.h"
 #include "../src/tensor.h"
 
+/* Open an input file for reading, refusing anything but a regular file (a
+ * FIFO, a device, a socket or a directory: exit 66, naming the file and what it
+ * is) without blocking on it. Returns the descriptor (O_CLOEXEC), or -1.
+ * Every reader of checkpoints, shards, indexes and job files goes through it. */
+int larv_open_regular(const char *path, larv_err *err);
+
 typedef enum { LARV_FMT_HDF5, LARV_FMT_SAFETENSORS, LARV_FMT_SHARDED } larv_format;
 
 /* From the file name; -1 with a message when the extension is not supported. */

