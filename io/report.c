@@ -230,6 +230,50 @@ int larv_checksums_load(const larv_ckpt *c, uint64_t **want, larv_err *err)
     return 0;
 }
 
+size_t larv_meta_reserve(const larv_merge_cfg *cfg, const larv_merge_result *res,
+                         const larv_ckpt *names)
+{
+    const double wide = -1.2345678901234567e-300; /* "%.17g": 24 characters, the most */
+    const uint64_t wide_int = 1234567890123456789ull;
+    larv_merge_result r = *res;
+    size_t G = res->ngroups, T = res->T, n = larv_ckpt_ntensors(names);
+    double *d = malloc((5 * G + 1) * sizeof *d);
+    float *thr = malloc((T + 1) * sizeof *thr);
+    uint64_t *u = malloc((2 * (T + 1) + n + 1) * sizeof *u);
+    size_t bound = 0;
+    if (d && thr && u) {
+        for (size_t i = 0; i < 5 * G + 1; i++)
+            d[i] = wide;
+        for (size_t i = 0; i < T + 1; i++)
+            thr[i] = -1.23456789e-30f;
+        for (size_t i = 0; i < 2 * (T + 1) + n + 1; i++)
+            u[i] = wide_int;
+        r.e = d, r.c = d + G, r.chat = d + 2 * G, r.score = d + 3 * G, r.scale = d + 4 * G;
+        r.lambda = r.ties_majority = wide;
+        r.ties_thr = thr;
+        r.input_digest = u, r.input_bytes = u + T + 1;
+        r.ntensors = r.nmatrix_total = (size_t)wide_int;
+        r.nparams = wide_int;
+        char *prov = larv_report_json(cfg, &r, 0);
+        char *sums = prov ? larv_checksums_json(names, u + 2 * (T + 1), n, prov) : NULL;
+        /* as the header holds them: {"larv_checksums":"...","larv_provenance":"..."} */
+        json_t *m = json_object();
+        json_object_set_new(m, "larv_provenance", json_string(prov ? prov : ""));
+        json_object_set_new(m, "larv_checksums", json_string(sums ? sums : ""));
+        char *text = prov && sums ? json_dumps(m, JSON_COMPACT) : NULL;
+        bound = text ? strlen(text) + 64 : 0;
+        json_decref(m);
+        free(text);
+        free(prov);
+        free(sums);
+    }
+    free(d);
+    free(thr);
+    free(u);
+    /* out of memory: a generous guess, as before */
+    return bound ? bound : 4096 + 128 * n + 1024 * (T + 1) + 512 * G;
+}
+
 int larv_write_text_file(const char *path, const char *text, larv_err *err)
 {
     size_t len = strlen(path) + 16;

@@ -32,6 +32,13 @@ char *larv_checksums_json(const larv_ckpt *names, const uint64_t *bytes_hashes, 
  * the recorded larv_tensor_checksum of each tensor, in the file's order; else
  * -1 with exit code 65 and a message naming the file (and the tensor). */
 int larv_checksums_load(const larv_ckpt *c, uint64_t **want, larv_err *err);
+/* Bytes that the metadata "larv_provenance" and "larv_checksums" of this merge
+ * can take in a safetensors header (JSON-escaped, with their keys), whatever
+ * numbers the merge will find: both texts are built now with every number at
+ * its widest. The writer reserves this much room (opts.meta_reserve), so long
+ * paths, patterns or names always fit. res: the shapes (T, ngroups) filled. */
+size_t larv_meta_reserve(const larv_merge_cfg *cfg, const larv_merge_result *res,
+                         const larv_ckpt *names);
 /* Write text to path atomically (temporary file + rename). */
 int larv_write_text_file(const char *path, const char *text, larv_err *err);
 

@@ -754,7 +754,7 @@ static int open_output(ctx_t *x, larv_writer **wp, larv_err *err)
     }
     larv_writer_opts wo = {0};
     wo.atomic = 1;
-    wo.meta_reserve = 4096 + 64 * x->nt + 256 * (x->T + 1) + 512 * (size_t)(x->L + 2);
+    wo.meta_reserve = larv_meta_reserve(cfg, x->res, x->base); /* what it must hold */
     x->job = larv_job_identity(cfg, x->size, x->base, x->tasks);
     larv_journal_state js = {0};
     int resumed = 0;

@@ -5,7 +5,8 @@
 # tensor's dtype or shape changed over the same bytes, fails with exit 65 and
 # a message naming what is wrong (the tensor, where one is at fault), and an
 # edited provenance is never printed. Each case in safetensors and, converted
-# with `larv convert` (which copies the metadata), in HDF5.
+# with `larv convert` (which copies the metadata), in HDF5. And metadata of
+# any size fits: long paths and patterns in a safetensors output.
 set -euo pipefail
 : "${LARV:?} ${LARV_SRC:?} ${MPIEXEC:?}"
 PY=/usr/bin/python3
@@ -79,6 +80,24 @@ expect edited-provenance "'larv_provenance' does not match"
 expect extra-checksum "tensor 'not.in.the.file', which the file lacks"
 expect dtype "tensor '$W' (I32)"
 expect shape "tensor '$W'"
+
+# big metadata: inputs under a 3000-character path and 3 long patterns make a
+# provenance of ~20 KB; safetensors output holds it (the header is sized for
+# it) and verifies, as HDF5 does
+long=$(printf 'd%.0s' $(seq 200))
+deep=$long/$long/$long/$long/$long/$long/$long/$long/$long/$long/$long/$long/$long/$long/$long
+mkdir -p "$deep"
+for f in base task01 task02; do ln pool/$f.safetensors "$deep/$f.safetensors"; done
+pat="*$(printf 'nomatch%.0s' $(seq 400))*"
+for out in big.safetensors big.h5; do
+  rc=0
+  $MPIEXEC -np 2 $LARV merge --quiet --method ta --base "$deep/base.safetensors" --task "$deep/task01.safetensors" \
+    --task "$deep/task02.safetensors" --exclude "$pat" --exclude "x$pat" --larv-proxy "*fc1*" --larv-proxy "$pat" \
+    --out $out >log 2>&1 || rc=$?
+  if [ $rc = 0 ] && $LARV verify $out >vlog 2>&1 && grep -qF "$deep/task02.safetensors" vlog; then
+    ok "big metadata: $out written and verified"
+  else bad "big metadata: $out: merge exit $rc"; cat log vlog 2>/dev/null || true; fi
+done
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
