@@ -732,6 +732,32 @@ static int verify_resumed(ctx_t *x, larv_writer *w, const larv_journal_state *js
     return 0;
 }
 
+/* --resume: every rank re-reads the inputs of the journalled tensors it owns
+ * and compares their hashes with the journal's; when any differs, *found = 0
+ * and why says which (nothing is reused). Collective. */
+static int check_journalled_inputs(ctx_t *x, const larv_journal_state *js, int *found,
+                                   larv_err *why, larv_err *err)
+{
+    unsigned char *chk = calloc(x->nt ? x->nt : 1, 1);
+    larv_ckpt **files = malloc((x->T + 1) * sizeof *files);
+    int m = chk && files ? 0 : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+    if (m == 0) {
+        files[0] = x->base;
+        memcpy(files + 1, x->tasks, x->T * sizeof *files);
+        for (size_t i = 0; i < x->nt; i++)
+            if (x->items[i].owner == x->rank)
+                chk[i] = x->items[i].kind == K_KEEP ? 2 : 1;
+        m = larv_journal_check_inputs(js, files, chk, why, err);
+    }
+    free(chk);
+    free(files);
+    if (larv_coll_check(x->comm, m < 0 ? -1 : 0, err))
+        return -1;
+    if (larv_coll_check(x->comm, m, why)) /* the lowest rank's finding, on every rank */
+        *found = 0;
+    return 0;
+}
+
 /* The output: created, or with --resume reopened when an interrupted run of the
  * same job left its temporary file and journals. Collective. */
 static int open_output(ctx_t *x, larv_writer **wp, larv_err *err)
@@ -766,19 +792,21 @@ static int open_output(ctx_t *x, larv_writer **wp, larv_err *err)
         MPI_Allreduce(MPI_IN_PLACE, &found, 1, MPI_INT, MPI_MIN, x->comm);
         larv_err why;
         larv_err_clear(&why);
+        if (found) /* the inputs' bytes, not their size and time, as journalled */
+            rc = check_journalled_inputs(x, &js, &found, &why, err);
         int r = 1;
-        if (found)
+        if (rc == 0 && found)
             r = larv_writer_reopen(cfg->out, x->comm, infos, x->nt, NULL, 0, &wo, wp, &why);
-        else
+        else if (rc == 0 && !why.msg[0])
             snprintf(why.msg, sizeof why.msg, "no journal of this job beside %s%s", cfg->out,
                      ".larv-tmp");
-        if (r < 0) {
+        if (rc == 0 && r < 0) {
             *err = why;
             rc = -1;
-        } else if (r == 1 && x->rank == 0) {
+        } else if (rc == 0 && r == 1 && x->rank == 0) {
             fprintf(stderr, "[larv] resume: nothing to resume (%s): a full run\n", why.msg);
         }
-        resumed = r == 0;
+        resumed = rc == 0 && r == 0;
     }
     if (rc == 0 && !resumed) {
         if (x->rank == 0) /* stale journals (create replaces any temporary output) */
