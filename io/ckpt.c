@@ -70,6 +70,13 @@ int larv_open_regular(const char *path, larv_err *err)
     return fd;
 }
 
+int larv_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
 int larv_io_agree(MPI_Comm comm, int rc, larv_err *err)
 {
     int rank, size;

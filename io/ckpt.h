@@ -22,6 +22,10 @@
  * Every reader of checkpoints, shards, indexes and job files goes through it. */
 int larv_open_regular(const char *path, larv_err *err);
 
+/* 1 when both paths name the same existing file (device and inode: symlinks
+ * and hard links count), else 0. */
+int larv_same_file(const char *a, const char *b);
+
 typedef enum { LARV_FMT_HDF5, LARV_FMT_SAFETENSORS, LARV_FMT_SHARDED } larv_format;
 
 /* From the file name; -1 with a message when the extension is not supported. */

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../io/ckpt.h"
 #include "../io/report.h"
 #include "../src/layers.h"
 #include "cmd.h"
@@ -314,10 +315,10 @@ static int validate(const larv_merge_cfg *c, larv_err *err)
             rc = larv_fail(err, LARV_EXIT_USAGE,
                            "the output %s is also an input: choose another --out", c->out);
         for (size_t j = i + 1; j + 1 < n && rc == 0; j++)
-            if (strcmp(canons[i], canons[j]) == 0)
-                rc = larv_fail(err, LARV_EXIT_USAGE, "%s is given twice (%s and %s)", what_i,
-                               i == 0 ? "as the base" : "as a task",
-                               "as a task");
+            if (strcmp(canons[i], canons[j]) == 0 || /* hard links too */
+                larv_same_file(i == 0 ? c->base : c->tasks[i - 1], c->tasks[j - 1]))
+                rc = larv_fail(err, LARV_EXIT_USAGE, "%s is given twice (%s, and as a task: %s)",
+                               what_i, i == 0 ? "as the base" : "as a task", c->tasks[j - 1]);
     }
     for (size_t i = 0; i < n; i++)
         free(canons[i]);

@@ -165,6 +165,29 @@ static int read_f64(ctx_t *x, size_t f, const item_t *it, double *dst, larv_err 
     return fetch(x, f, it, dst, 1, err);
 }
 
+/* NaN or Inf in the base is the base's fault, not the task vectors' (which
+ * would all inherit it): named as such, before any task is looked at. */
+static int check_base_finite(ctx_t *x, const item_t *it, const double *w0, int factor,
+                             larv_err *err)
+{
+    const larv_tensor_info *ti = info_of(x, it);
+    int bad = 0;
+    for (size_t i = 0; i < ti->numel; i++)
+        bad |= !isfinite(w0[i]);
+    if (bad && !x->cfg->allow_nonfinite)
+        return larv_fail(err, LARV_EXIT_DATAERR,
+                         "%s: tensor '%s': the base has NaN or Inf values "
+                         "(--allow-nonfinite accepts them)",
+                         larv_ckpt_path(x->base), ti->name);
+    if (bad && factor)
+        return larv_fail(err, LARV_EXIT_DATAERR,
+                         "%s: tensor '%s': the base has NaN or Inf values, which no SVD can "
+                         "factor (LARV proxies, TSV-M, Iso-C, Iso-CTS); --allow-nonfinite applies "
+                         "to elementwise merges only (TA, TIES, vector parameters) with --larv off",
+                         larv_ckpt_path(x->base), ti->name);
+    return 0;
+}
+
 /* w0 = base, tau[t] = theta_t - theta_0, checked for NaN/Inf. */
 /* factor: the tensor goes through an eigen/SVD factorization (LARV proxies,
  * TSV-M, Iso-C, Iso-CTS), which NaN/Inf would break even when accepted. */
@@ -172,7 +195,8 @@ static int load_tau(ctx_t *x, const item_t *it, int factor, larv_err *err)
 {
     const larv_tensor_info *ti = info_of(x, it);
     size_t n = ti->numel;
-    if (grow(x, n, err) || read_f64(x, 0, it, x->w0, err))
+    if (grow(x, n, err) || read_f64(x, 0, it, x->w0, err) ||
+        check_base_finite(x, it, x->w0, factor, err))
         return -1;
     for (size_t t = 0; t < x->T; t++) {
         double *d = x->tau + t * n;
@@ -535,7 +559,8 @@ static int ties_each(void *vctx, size_t t, larv_select_visit visit, void *vc, la
             break;
         }
         double *d = x->tau; /* one task's slot is enough here */
-        if (read_f64(x, 0, it, x->w0, err) || read_f64(x, t + 1, it, d, err)) {
+        if (read_f64(x, 0, it, x->w0, err) || check_base_finite(x, it, x->w0, 0, err) ||
+            read_f64(x, t + 1, it, d, err)) {
             rc = -1;
             break;
         }

@@ -54,5 +54,31 @@ mkdir dir.safetensors
 run dir-task 66 "dir.safetensors|directory" o.safetensors -- \
   $LARV merge --quiet --method ta --base $B --task dir.safetensors --out o.safetensors
 
+# -- the right culprit: NaN in the base is the base's (elementwise, factored,
+#    TIES; at 2 ranks the tensor's owner reports it)
+$PY - $B nanbase.safetensors "$W" <<'EOF'
+import json, math, struct, sys
+src, dst, name = sys.argv[1:4]
+with open(src, "rb") as f:
+    n = struct.unpack("<Q", f.read(8))[0]; h = f.read(n); d = bytearray(f.read())
+b = json.loads(h)[name]["data_offsets"][0]; d[b:b + 4] = struct.pack("<f", math.nan)
+open(dst, "wb").write(struct.pack("<Q", n) + h + d)
+EOF
+for m in ta iso-c ties; do
+  run "nan-base-$m" 65 "nanbase.safetensors: tensor '$W': the base has NaN" o.safetensors -- \
+    $MPIEXEC -np 2 $LARV merge --quiet --method $m --base nanbase.safetensors --task $T1 --task $T2 --out o.safetensors
+  grep -q "task0" log && bad "nan-base-$m: a task is blamed" || true
+done
+run nan-base-factor 65 "nanbase.safetensors: tensor '$W': the base has NaN|no SVD" o.safetensors -- \
+  $LARV merge --quiet --method tsv --allow-nonfinite --base nanbase.safetensors --task $T1 --task $T2 --out o.safetensors
+
+# -- the same task twice through a hard link (device and inode, not the name)
+ln $T1 hardlink.safetensors
+run task-hardlink 64 "given twice" o.safetensors -- \
+  $LARV merge --quiet --method ta --base $B --task $T1 --task hardlink.safetensors --out o.safetensors
+ln $B base-link.safetensors
+run base-hardlink-as-task 64 "given twice" o.safetensors -- \
+  $LARV merge --quiet --method ta --base $B --task $T1 --task base-link.safetensors --out o.safetensors
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
