@@ -696,6 +696,13 @@ static int write_item(ctx_t *x, larv_writer *w, item_t *it, float *fbuf, larv_er
         for (size_t i = 0; i < n; i++)
             M[i] = x->w0[i] + f * M[i];
         larv_from_f64(ti->dtype, M, x->raw, n);
+        size_t bad = cfg->allow_nonfinite ? n : larv_first_nonfinite(ti->dtype, x->raw, n);
+        if (bad < n)
+            return larv_fail(err, LARV_EXIT_DATAERR,
+                             "%s: tensor '%s': the merged value is not finite in %s (element %zu: "
+                             "%g before rounding; lambda %g, layer scale %g): lower --lambda, the "
+                             "LARV scales or --alpha, or pass --allow-nonfinite to write it",
+                             cfg->out, ti->name, larv_dtype_name(ti->dtype), bad, M[bad], lam, s);
     }
     x->out_hash[it->idx] = larv_hash64(x->raw, ti->nbytes, 0);
     if (larv_writer_write(w, it->idx, x->raw, err))

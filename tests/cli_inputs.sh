@@ -80,5 +80,25 @@ ln $B base-link.safetensors
 run base-hardlink-as-task 64 "given twice" o.safetensors -- \
   $LARV merge --quiet --method ta --base $B --task $T1 --task base-link.safetensors --out o.safetensors
 
+# -- no silent Inf out: a result that is not finite in the output dtype (F32
+#    here) is refused naming the tensor, whether float64 overflowed (lambda
+#    1e308) or only the rounding to F32 did (lambda 1e45), unless
+#    --allow-nonfinite, which writes it
+run lambda-1e308 65 "not finite in F32|tensor '" o.safetensors -- \
+  $MPIEXEC -np 2 $LARV merge --quiet --method ta --lambda 1e308 --base $B --task $T1 --task $T2 --out o.safetensors
+run lambda-1e45-iso-c 65 "o.h5: tensor '|not finite in F32" o.h5 -- \
+  $LARV merge --quiet --method iso-c --lambda 1e45 --base $B --task $T1 --task $T2 --out o.h5
+run lambda-1e45-tsv 65 "o.safetensors: tensor '|not finite in F32" o.safetensors -- \
+  $LARV merge --quiet --method tsv --lambda 1e45 --base $B --task $T1 --task $T2 --out o.safetensors
+run allow-nonfinite-writes 0 "" - -- \
+  $LARV merge --quiet --method ta --lambda 1e308 --allow-nonfinite --base $B --task $T1 --task $T2 --out inf.safetensors
+$PY - inf.safetensors <<'EOF' && ok "allow-nonfinite: the output holds Inf" || bad "allow-nonfinite: no Inf written"
+import json, struct, sys, array, math
+with open(sys.argv[1], "rb") as f:
+    n = struct.unpack("<Q", f.read(8))[0]; d = f.read()[n:]
+a = array.array("f"); a.frombytes(d[:len(d) // 4 * 4])
+assert any(math.isinf(v) for v in a)
+EOF
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
