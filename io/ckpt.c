@@ -70,6 +70,34 @@ int larv_open_regular(const char *path, larv_err *err)
     return fd;
 }
 
+FILE *larv_scratch_file(larv_err *err)
+{
+    const char *dir = getenv("TMPDIR");
+    if (!dir || !*dir)
+        dir = "/tmp";
+    char *path = larv_strdup_printf("%s/larv-scratch-XXXXXX", dir);
+    if (!path) {
+        larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+        return NULL;
+    }
+    int fd = mkstemp(path);
+    FILE *f = NULL;
+    if (fd < 0) {
+        larv_fail(err, LARV_EXIT_IOERR,
+                  "cannot create a scratch file in %s (TMPDIR%s): %s", dir,
+                  getenv("TMPDIR") && *getenv("TMPDIR") ? "" : " is unset", strerror(errno));
+    } else {
+        unlink(path);
+        f = fdopen(fd, "w+b");
+        if (!f) {
+            larv_fail(err, LARV_EXIT_IOERR, "scratch file in %s: %s", dir, strerror(errno));
+            close(fd);
+        }
+    }
+    free(path);
+    return f;
+}
+
 int larv_same_file(const char *a, const char *b)
 {
     struct stat sa, sb;

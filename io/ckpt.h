@@ -11,6 +11,7 @@
 
 #include <mpi.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "../src/err.h"
@@ -25,6 +26,11 @@ int larv_open_regular(const char *path, larv_err *err);
 /* 1 when both paths name the same existing file (device and inode: symlinks
  * and hard links count), else 0. */
 int larv_same_file(const char *a, const char *b);
+
+/* An anonymous scratch file (created and unlinked at once, so nothing is left
+ * behind even after a kill) in $TMPDIR, or /tmp when TMPDIR is unset or empty.
+ * NULL with exit 74 and a message naming the directory when it cannot be made. */
+FILE *larv_scratch_file(larv_err *err);
 
 typedef enum { LARV_FMT_HDF5, LARV_FMT_SAFETENSORS, LARV_FMT_SHARDED } larv_format;
 

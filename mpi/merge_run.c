@@ -400,12 +400,8 @@ static void readahead_end(ctx_t *x)
 
 static int spill_write(ctx_t *x, item_t *it, const double *M, size_t n, larv_err *err)
 {
-    if (!x->spill) {
-        x->spill = tmpfile();
-        if (!x->spill)
-            return larv_fail(err, LARV_EXIT_IOERR, "cannot create a scratch file (TMPDIR=%s): %s",
-                             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", strerror(errno));
-    }
+    if (!x->spill && !(x->spill = larv_scratch_file(err))) /* in $TMPDIR */
+        return -1;
     if (fseeko(x->spill, 0, SEEK_END) != 0)
         return larv_fail(err, LARV_EXIT_IOERR, "scratch file: %s", strerror(errno));
     it->spill_off = (uint64_t)ftello(x->spill);

@@ -100,5 +100,25 @@ a = array.array("f"); a.frombytes(d[:len(d) // 4 * 4])
 assert any(math.isinf(v) for v in a)
 EOF
 
+# -- the spill file (LARV on, an SVD merger) goes to TMPDIR: it holds the
+#    (unlinked) scratch file while the merge runs, seen through /proc/PID/fd.
+#    (A missing TMPDIR cannot be tested here: Open MPI creates it as root.)
+mkdir -p scratch
+TMPDIR="$work/scratch" LARV_TEST_SLOW_WRITE_MS=200 timeout 120 \
+  $LARV merge --quiet --method iso-c --base $B --task $T1 --task $T2 --out s.safetensors >slog 2>&1 &
+mp=$!; seen=""
+for _ in $(seq 600); do
+  for p in $(pgrep -x larv || true); do
+    grep -qa -- s.safetensors /proc/$p/cmdline 2>/dev/null || continue
+    ls -l /proc/$p/fd 2>/dev/null | grep -q "$work/scratch/larv-scratch-" && seen=$p
+  done
+  [ -n "$seen" ] && break
+  kill -0 $mp 2>/dev/null || break
+  sleep 0.05
+done
+rc=0; wait $mp || rc=$?
+[ -n "$seen" ] && [ $rc = 0 ] && [ -z "$(ls scratch | grep larv-scratch || true)" ] && ok "TMPDIR: the scratch file was in \$TMPDIR, nothing left" ||
+  { bad "TMPDIR: scratch seen '${seen}', exit $rc, left: $(ls scratch | grep larv-scratch || true)"; cat slog; }
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
