@@ -318,6 +318,39 @@ static int check_pool(ctx_t *x, larv_err *err)
     return 0;
 }
 
+/* Ill-posed pools, from the hashes of every tensor each input gave (complete
+ * on every rank once the write pass is done): two tasks with the same bytes in
+ * every merged tensor are one task given twice (refused, exit 64, like the
+ * same path twice: Iso-C, Iso-CTS and TSV-M have no unique answer for it); a
+ * task equal to the base (a zero task vector) is merged with a warning.
+ * Tensors copied from the base (no task is read for them) are not compared. */
+static int check_pool_contents(ctx_t *x, larv_err *err)
+{
+    size_t nt = x->nt;
+    for (size_t a = 0; a <= x->T; a++) {
+        for (size_t b = a + 1; b <= x->T; b++) {
+            size_t i = 0;
+            while (i < nt && (x->items[i].kind == K_KEEP ||
+                              x->in_hash[a * nt + i] == x->in_hash[b * nt + i]))
+                i++;
+            if (i < nt)
+                continue;
+            const char *pb = larv_ckpt_path(x->tasks[b - 1]);
+            if (a > 0)
+                return larv_fail(err, LARV_EXIT_USAGE,
+                                 "%s has the same contents as %s (every tensor's bytes are "
+                                 "equal): a task given twice; give each task once",
+                                 pb, larv_ckpt_path(x->tasks[a - 1]));
+            if (x->rank == 0)
+                fprintf(stderr,
+                        "[larv] warning: %s equals the base %s (a zero task vector): it adds "
+                        "nothing but is counted in T\n",
+                        pb, larv_ckpt_path(x->base));
+        }
+    }
+    return 0;
+}
+
 /* ---- read-ahead schedules ------------------------------------------------------ */
 
 typedef enum { P_ANALYSIS, P_TIES_TASK, P_TIES_SIGN, P_WRITE } pass_t;
@@ -1018,6 +1051,9 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
         MPI_Allreduce(MPI_IN_PLACE, x->in_hash, (int)((x->T + 1) * x->nt), MPI_UINT64_T, MPI_BOR,
                       comm);
         MPI_Allreduce(MPI_IN_PLACE, x->out_hash, (int)x->nt, MPI_UINT64_T, MPI_BOR, comm);
+        rc = check_pool_contents(x, err); /* the same verdict on every rank */
+    }
+    if (rc == 0) {
         for (size_t f = 0; f <= x->T; f++) {
             res->input_digest[f] = larv_hash64(x->in_hash + f * x->nt, x->nt * sizeof(uint64_t), f);
             res->input_bytes[f] = larv_ckpt_file_bytes(f == 0 ? x->base : x->tasks[f - 1]);

@@ -80,6 +80,25 @@ ln $B base-link.safetensors
 run base-hardlink-as-task 64 "given twice" o.safetensors -- \
   $LARV merge --quiet --method ta --base $B --task $T1 --task base-link.safetensors --out o.safetensors
 
+# -- ill-posed pools: two tasks with identical contents (a copy: another inode)
+#    are a task given twice, for every method and at 2 ranks; a task equal to
+#    the base (a zero task vector) is merged with a warning, and the result
+#    still does not depend on the rank count
+cp $T1 copy.safetensors
+for m in ta iso-c tsv iso-cts; do
+  run "identical-$m" 64 "copy.safetensors has the same contents as $T1|given twice" o.safetensors -- \
+    $MPIEXEC -np 2 $LARV merge --quiet --method $m --base $B --task $T1 --task $T2 --task copy.safetensors --out o.safetensors
+done
+cp $B zero.safetensors
+for m in tsv iso-cts; do
+  for np in 1 2; do
+    run "zero-task-$m-np$np" 0 "warning: zero.safetensors equals the base|zero task vector" - -- \
+      $MPIEXEC -np $np $LARV merge --quiet --method $m --base $B --task $T1 --task $T2 --task zero.safetensors --out z-$m-$np.safetensors
+  done
+  $PY "$LARV_SRC/tests/reference/compare.py" z-$m-1.safetensors z-$m-2.safetensors 1e-6 >log 2>&1 &&
+    ok "zero-task-$m: 1 and 2 ranks agree" || { bad "zero-task-$m: 1 and 2 ranks differ"; cat log; }
+done
+
 # -- no silent Inf out: a result that is not finite in the output dtype (F32
 #    here) is refused naming the tensor, whether float64 overflowed (lambda
 #    1e308) or only the rounding to F32 did (lambda 1e45), unless
