@@ -1,6 +1,7 @@
 /* Checkpoint I/O: format dispatch, common helpers, reads with conversion,
  * and the writer's life cycle (temporaries, agreement between ranks, renames). */
 #include "ckpt_impl.h"
+#include "fileset.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -560,6 +561,20 @@ static int writer_commit_rank0(larv_writer *w, larv_err *err)
     return 0;
 }
 
+int larv_writer_claim_paths(larv_writer *w, larv_err *err)
+{
+    int rc = 0;
+    for (size_t k = 0; w->guard && k < w->nfiles && rc == 0; k++) {
+        rc = larv_fileset_claim(w->guard, w->final_paths[k], k ? "the output shard" : "the output",
+                                err);
+        if (rc == 0 && w->tmp_paths[k] != w->final_paths[k])
+            rc = larv_fileset_claim(w->guard, w->tmp_paths[k], "the temporary output", err);
+    }
+    if (rc)
+        w->atomic = 0; /* the cleanup of a failed create must not remove what it names */
+    return rc;
+}
+
 static int writer_open(const char *path, MPI_Comm comm, const larv_tensor_info *tensors,
                        size_t n, const larv_kv *meta, size_t nmeta, const larv_writer_opts *opts,
                        int reopen, larv_writer **out, larv_err *err)
@@ -585,6 +600,7 @@ static int writer_open(const char *path, MPI_Comm comm, const larv_tensor_info *
     MPI_Comm_size(comm, &w->size);
     w->atomic = opts ? opts->atomic : 0;
     w->reopen = reopen;
+    w->guard = opts ? opts->guard : NULL;
     w->fid = H5I_INVALID_HID;
     w->t = calloc(n ? n : 1, sizeof *w->t);
     rc = w->t ? 0 : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
@@ -644,6 +660,8 @@ static int writer_open(const char *path, MPI_Comm comm, const larv_tensor_info *
         }
         if (rc)
             larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+        else
+            rc = larv_writer_claim_paths(w, err);
         if (larv_io_agree(comm, rc, err)) {
             writer_free(w);
             return -1;

@@ -90,6 +90,10 @@ typedef struct {
     /* Room kept for metadata given later by larv_writer_set_meta (bytes of
      * JSON in a safetensors header; HDF5 needs none). */
     size_t meta_reserve;
+    /* When set (io/fileset.h): every path the writer will write (the file,
+     * each shard, their temporaries) is claimed in it before anything is
+     * created, so that no output replaces an input or another output. */
+    struct larv_fileset *guard;
 } larv_writer_opts;
 
 /* Create a checkpoint at `path` (format from its name). Collective over comm:

@@ -577,6 +577,7 @@ int larv_st_writer_create(larv_writer *w, const char *path, const larv_kv *meta,
         rc = larv_fail(err, LARV_EXIT_FAIL, "out of memory");
         goto done;
     }
+    rc = larv_writer_claim_paths(w, err); /* before any file is created */
     larv_kv_sort(smeta, nmeta);
     w->meta = smeta;
     w->nmeta = nmeta;

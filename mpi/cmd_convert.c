@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../io/ckpt.h"
+#include "../io/fileset.h"
 #include "cmd.h"
 #include "partition.h"
 
@@ -142,7 +143,12 @@ int larv_cmd_convert(int argc, char **argv)
         ts[i] = *larv_ckpt_tensor(c, i); /* shallow: names stay owned by c */
     for (size_t i = 0; i < nmeta; i++)
         meta[i] = *larv_ckpt_meta_at(c, i);
-    larv_writer_opts opts = {.max_shard_bytes = shard, .atomic = 1};
+    larv_fileset *guard = larv_fileset_new(); /* no output replaces an input file or shard */
+    if (!guard || larv_fileset_add_ckpt(guard, c, &err)) {
+        fprintf(stderr, "larv convert: out of memory\n");
+        MPI_Abort(MPI_COMM_WORLD, LARV_EXIT_FAIL);
+    }
+    larv_writer_opts opts = {.max_shard_bytes = shard, .atomic = 1, .guard = guard};
     larv_writer *w = NULL;
     int rc = LARV_EXIT_OK;
     if (larv_writer_create(out, MPI_COMM_WORLD, ts, n, meta, nmeta, &opts, &w, &err)) {
@@ -182,6 +188,7 @@ int larv_cmd_convert(int argc, char **argv)
         rc = err.code ? err.code : LARV_EXIT_IOERR;
     }
 done:
+    larv_fileset_free(guard);
     free(ts);
     free(meta);
     free(owner);

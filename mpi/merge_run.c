@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "../io/ckpt.h"
+#include "../io/fileset.h"
 #include "../io/readahead.h"
 #include "../io/report.h"
 #include "../src/hash.h"
@@ -75,6 +76,7 @@ typedef struct {
     larv_progress prog;
     larv_team team; /* ranks sharing one matrix at a time (ScaLAPACK) */
     larv_readahead *ra; /* reads the pass's next tensor while this one is computed, or NULL */
+    larv_fileset *files; /* what the merge reads; every path it writes is claimed in it */
     /* resume (--resume; journal.h) */
     uint64_t job;          /* the job identity */
     unsigned char *done;   /* nt: written and verified by an interrupted run: skipped */
@@ -842,6 +844,7 @@ static int open_output(ctx_t *x, larv_writer **wp, larv_err *err)
     larv_writer_opts wo = {0};
     wo.atomic = 1;
     wo.meta_reserve = larv_meta_reserve(cfg, x->res, x->base); /* what it must hold */
+    wo.guard = x->files;
     x->job = larv_job_identity(cfg, x->size, x->base, x->tasks);
     larv_journal_state js = {0};
     int resumed = 0;
@@ -911,6 +914,50 @@ static int open_inputs(ctx_t *x, larv_err *err)
     int rc = larv_ckpt_open(cfg->base, x->comm, &x->base, err);
     for (size_t t = 0; t < x->T && rc == 0; t++)
         rc = larv_ckpt_open(cfg->tasks[t], x->comm, &x->tasks[t], err);
+    return rc;
+}
+
+/* path + suffix (+ n when n >= 0), malloc'd */
+static char *suffixed(const char *path, const char *suffix, int n)
+{
+    size_t len = strlen(path) + strlen(suffix) + 16;
+    char *p = malloc(len);
+    if (p && n >= 0)
+        snprintf(p, len, "%s%s%d", path, suffix, n);
+    else if (p)
+        snprintf(p, len, "%s%s", path, suffix);
+    return p;
+}
+
+/* Outputs never replace inputs (io/fileset.h): the files read (every
+ * checkpoint file and shard, the job file), then the paths written outside
+ * the writer (the report, its temporary, the journals) are claimed; the
+ * writer claims its own. The same verdict on every rank. */
+static int guard_outputs(ctx_t *x, larv_err *err)
+{
+    const larv_merge_cfg *cfg = x->cfg;
+    if (!(x->files = larv_fileset_new()))
+        return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+    int rc = larv_fileset_add_ckpt(x->files, x->base, err);
+    for (size_t t = 0; t < x->T && rc == 0; t++)
+        rc = larv_fileset_add_ckpt(x->files, x->tasks[t], err);
+    if (rc == 0 && cfg->job_path)
+        rc = larv_fileset_add_input(x->files, cfg->job_path, err);
+    char *p = NULL;
+    if (rc == 0 && cfg->report) {
+        rc = larv_fileset_claim(x->files, cfg->report, "the report", err);
+        p = rc ? NULL : suffixed(cfg->report, ".larv-tmp", -1);
+        if (rc == 0)
+            rc = p ? larv_fileset_claim(x->files, p, "the report's temporary file", err)
+                   : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+        free(p);
+    }
+    for (int r = 0; r < x->size && rc == 0; r++) {
+        p = suffixed(cfg->out, ".larv-tmp.journal.", r);
+        rc = p ? larv_fileset_claim(x->files, p, "a journal", err)
+               : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+        free(p);
+    }
     return rc;
 }
 
@@ -988,6 +1035,8 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
     int rc = x->tasks ? 0 : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
     if (rc == 0)
         rc = open_inputs(x, err); /* collective; fails on all ranks together */
+    if (rc == 0)
+        rc = larv_coll_check(comm, guard_outputs(x, err), err);
     if (rc == 0 && cfg->readahead)
         rc = larv_coll_check(comm, open_readahead(x, err), err);
     if (rc == 0)
@@ -1093,6 +1142,7 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
         fclose(x->spill);
     larv_team_free(&x->team);
     larv_readahead_free(x->ra); /* before the files it reads are closed */
+    larv_fileset_free(x->files);
     larv_ckpt_close(x->base);
     for (size_t t = 0; t < x->T && x->tasks; t++)
         larv_ckpt_close(x->tasks[t]);
