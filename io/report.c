@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../src/hash.h"
 #include "../src/layers.h"
@@ -274,13 +275,20 @@ size_t larv_meta_reserve(const larv_merge_cfg *cfg, const larv_merge_result *res
     return bound ? bound : 4096 + 128 * n + 1024 * (T + 1) + 512 * G;
 }
 
-int larv_write_text_file(const char *path, const char *text, larv_err *err)
+static char *tmp_name(const char *path)
 {
     size_t len = strlen(path) + 16;
     char *tmp = malloc(len);
+    if (tmp)
+        snprintf(tmp, len, "%s.larv-tmp", path);
+    return tmp;
+}
+
+int larv_text_file_stage(const char *path, const char *text, larv_err *err)
+{
+    char *tmp = tmp_name(path);
     if (!tmp)
         return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
-    snprintf(tmp, len, "%s.larv-tmp", path);
     FILE *f = fopen(tmp, "w");
     if (!f) {
         larv_fail(err, LARV_EXIT_IOERR, "%s: cannot write: %s", path, strerror(errno));
@@ -289,8 +297,9 @@ int larv_write_text_file(const char *path, const char *text, larv_err *err)
     }
     size_t n = strlen(text);
     int ok = fwrite(text, 1, n, f) == n && fputc('\n', f) != EOF;
+    ok &= fflush(f) == 0 && fsync(fileno(f)) == 0;
     ok &= fclose(f) == 0;
-    if (!ok || rename(tmp, path) != 0) {
+    if (!ok) {
         larv_fail(err, LARV_EXIT_IOERR, "%s: cannot write: %s", path, strerror(errno));
         remove(tmp);
         free(tmp);
@@ -298,4 +307,27 @@ int larv_write_text_file(const char *path, const char *text, larv_err *err)
     }
     free(tmp);
     return 0;
+}
+
+int larv_text_file_finish(const char *path, int keep, larv_err *err)
+{
+    char *tmp = tmp_name(path);
+    if (!tmp)
+        return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+    int rc = 0;
+    if (!keep)
+        remove(tmp);
+    else if (rename(tmp, path) != 0) {
+        rc = larv_fail(err, LARV_EXIT_IOERR, "%s: cannot write: %s", path, strerror(errno));
+        remove(tmp);
+    }
+    free(tmp);
+    return rc;
+}
+
+int larv_write_text_file(const char *path, const char *text, larv_err *err)
+{
+    if (larv_text_file_stage(path, text, err))
+        return -1;
+    return larv_text_file_finish(path, 1, err);
 }

@@ -41,5 +41,10 @@ size_t larv_meta_reserve(const larv_merge_cfg *cfg, const larv_merge_result *res
                          const larv_ckpt *names);
 /* Write text to path atomically (temporary file + rename). */
 int larv_write_text_file(const char *path, const char *text, larv_err *err);
+/* The same in two steps, so that a file can appear together with another:
+ * stage writes (and syncs) "<path>.larv-tmp"; finish renames it into place
+ * (keep) or removes it. */
+int larv_text_file_stage(const char *path, const char *text, larv_err *err);
+int larv_text_file_finish(const char *path, int keep, larv_err *err);
 
 #endif

@@ -441,14 +441,8 @@ int larv_cmd_merge(int argc, char **argv)
     if (rc == 0 && rank == 0) {
         print_table(&cfg, &res);
         print_summary(&cfg, &res);
-        if (cfg.report) {
-            char *text = larv_report_json(&cfg, &res, 1);
-            if (!text || larv_write_text_file(cfg.report, text, &err))
-                rc = -1;
-            else
-                printf("report: %s\n", cfg.report);
-            free(text);
-        }
+        if (cfg.report) /* written by larv_merge_run, together with the output */
+            printf("report: %s\n", cfg.report);
     }
     int code = 0;
     if (rc) {

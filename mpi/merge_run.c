@@ -1124,9 +1124,27 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
         rc = larv_coll_check(comm, rc, err);
         if (rc == 0)
             rc = larv_writer_set_meta(w, meta, 2, err);
+        /* the report appears together with the output, or neither does: staged
+         * beside its target first, renamed once the output is in place */
+        int staged = rc == 0 && cfg->report;
+        if (staged) {
+            int lrc = 0;
+            if (x->rank == 0) {
+                char *text = larv_report_json(cfg, res, 1);
+                lrc = text ? larv_text_file_stage(cfg->report, text, err)
+                           : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+                free(text);
+            }
+            rc = larv_coll_check(comm, lrc, err);
+        }
         if (rc == 0) {
             rc = larv_writer_close(w, err);
             w = NULL; /* closed (or, on a failure, removed) */
+        }
+        if (staged) {
+            int lrc = x->rank == 0 ? larv_text_file_finish(cfg->report, rc == 0, err) : 0;
+            if (rc == 0)
+                rc = larv_coll_check(comm, lrc, err);
         }
         free(prov);
         free(sums);

@@ -5,7 +5,8 @@
 # base, the tasks, every shard their indexes list, the job file) by identity
 # (device and inode: symlinks and hard links count), and the outputs against
 # each other. Each case is refused with exit 64 naming both paths, every input
-# keeps every byte, and nothing appears at the target.
+# keeps every byte, and nothing appears at the target. And all outputs of a run
+# appear together: a report that cannot be written leaves no model behind.
 set -euo pipefail
 : "${LARV:?} ${LARV_SRC:?} ${MPIEXEC:?}"
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
@@ -74,6 +75,21 @@ refused convert-shard-over-input "the output shard $shard is also an input" sh/t
 ln -s sh sh-link
 refused convert-through-symlink "is also an input" sh-link/in.safetensors.index.json sh/in.safetensors.index.json $shard -- \
   $LARV convert sh/in.safetensors.index.json sh-link/in.safetensors.index.json
+
+# all outputs appear together or none: a report that cannot be written fails
+# the merge (exit 74) and leaves no model at the target, and an earlier model
+# there keeps every byte
+for out in o2.safetensors o2.h5; do
+  rc=0
+  $merge --base $B --task $T1 --task $T2 --out $out --report nodir/r.json >log 2>&1 || rc=$?
+  if [ $rc = 74 ] && grep -qF "nodir/r.json" log && [ ! -e $out ] && [ -z "$(compgen -G "$out.larv-tmp*" || true)" ]; then
+    ok "report unwritable: exit 74, no $out"
+  else bad "report unwritable: exit $rc, $out $( [ -e $out ] && echo exists || echo absent)"; cat log; fi
+done
+$merge --base $B --task $T1 --out o3.safetensors >/dev/null 2>&1; cp o3.safetensors o3.before
+rc=0; $merge --base $B --task $T1 --task $T2 --out o3.safetensors --report nodir/r.json >log 2>&1 || rc=$?
+[ $rc = 74 ] && cmp -s o3.safetensors o3.before && ok "report unwritable: the earlier output is untouched" ||
+  { bad "report unwritable over an earlier output: exit $rc"; cat log; }
 
 # what is allowed still works: a report beside the output, an earlier output replaced
 if $merge --base $B --task $T1 --task $T2 --out o.safetensors --report o.json >log 2>&1 &&
