@@ -31,6 +31,7 @@
 
 #include "../io/ckpt.h"
 #include "../io/fileset.h"
+#include "../io/lock.h"
 #include "../io/readahead.h"
 #include "../io/report.h"
 #include "../src/hash.h"
@@ -77,6 +78,7 @@ typedef struct {
     larv_team team; /* ranks sharing one matrix at a time (ScaLAPACK) */
     larv_readahead *ra; /* reads the pass's next tensor while this one is computed, or NULL */
     larv_fileset *files; /* what the merge reads; every path it writes is claimed in it */
+    larv_lock *lock;     /* rank 0: this run's hold on the target (io/lock.h) */
     /* resume (--resume; journal.h) */
     uint64_t job;          /* the job identity */
     unsigned char *done;   /* nt: written and verified by an interrupted run: skipped */
@@ -958,6 +960,14 @@ static int guard_outputs(ctx_t *x, larv_err *err)
                : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
         free(p);
     }
+    if (rc == 0) { /* one run per target: a second one fails here, harming neither */
+        p = larv_lock_path(cfg->out);
+        rc = p ? larv_fileset_claim(x->files, p, "the lock file", err)
+               : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+        free(p);
+    }
+    if (rc == 0 && x->rank == 0 && !(x->lock = larv_lock_take(cfg->out, err)))
+        rc = -1;
     return rc;
 }
 
@@ -1161,6 +1171,7 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
     larv_team_free(&x->team);
     larv_readahead_free(x->ra); /* before the files it reads are closed */
     larv_fileset_free(x->files);
+    larv_lock_release(x->lock); /* last: the target is free for the next run */
     larv_ckpt_close(x->base);
     for (size_t t = 0; t < x->T && x->tasks; t++)
         larv_ckpt_close(x->tasks[t]);

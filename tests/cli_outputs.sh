@@ -6,7 +6,8 @@
 # (device and inode: symlinks and hard links count), and the outputs against
 # each other. Each case is refused with exit 64 naming both paths, every input
 # keeps every byte, and nothing appears at the target. And all outputs of a run
-# appear together: a report that cannot be written leaves no model behind.
+# appear together: a report that cannot be written leaves no model behind. And
+# a second run on a target that a first one is writing fails, harming neither.
 set -euo pipefail
 : "${LARV:?} ${LARV_SRC:?} ${MPIEXEC:?}"
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
@@ -90,6 +91,27 @@ $merge --base $B --task $T1 --out o3.safetensors >/dev/null 2>&1; cp o3.safetens
 rc=0; $merge --base $B --task $T1 --task $T2 --out o3.safetensors --report nodir/r.json >log 2>&1 || rc=$?
 [ $rc = 74 ] && cmp -s o3.safetensors o3.before && ok "report unwritable: the earlier output is untouched" ||
   { bad "report unwritable over an earlier output: exit $rc"; cat log; }
+
+# two runs, one target: while a merge holds the target (its ranks stopped with
+# SIGSTOP once it writes, so that the overlap does not depend on timing), a
+# second merge on the same output fails at once (exit 74) and harms neither:
+# the first finishes with exactly the bytes of an undisturbed run
+$merge --base $B --task $T1 --task $T2 --out ref-two.safetensors >/dev/null 2>&1
+LARV_TEST_SLOW_WRITE_MS=200 timeout 300 $merge --base $B --task $T1 --task $T2 --out two.safetensors >logA 2>&1 &
+A=$!
+for _ in $(seq 1200); do [ -s two.safetensors.larv-tmp.journal.0 ] && break; sleep 0.05; done
+pids=$(for p in $(pgrep -x larv || true); do grep -qa -- two.safetensors /proc/$p/cmdline 2>/dev/null && echo $p; done; true)
+[ -z "$pids" ] || kill -STOP $pids || true
+rc=0; timeout 120 $MPIEXEC -np 2 $LARV merge --quiet --method tsv --base $B --task $T1 --task $T2 \
+  --out two.safetensors >log 2>&1 || rc=$?
+[ -z "$pids" ] || kill -CONT $pids || true
+rcA=0; wait $A || rcA=$?
+if [ -n "$pids" ] && [ $rc = 74 ] && grep -qF "another larv run is writing this target" log && [ $rcA = 0 ] &&
+   cmp -s two.safetensors ref-two.safetensors && [ ! -e two.safetensors.larv-lock ]; then
+  ok "two runs, one target: the second exits 74, the first's output is intact"
+else
+  bad "two runs, one target: ranks '$pids', second exit $rc, first exit $rcA"; cat log logA
+fi
 
 # what is allowed still works: a report beside the output, an earlier output replaced
 if $merge --base $B --task $T1 --task $T2 --out o.safetensors --report o.json >log 2>&1 &&
