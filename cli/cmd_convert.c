@@ -9,6 +9,7 @@
 
 #include "../io/ckpt.h"
 #include "../io/coll.h"
+#include "../io/fileset.h"
 #include "cmd.h"
 #include "../mpi/partition.h"
 
@@ -22,7 +23,8 @@ static const char help[] =
     "kept, so safetensors -> HDF5 -> safetensors gives back the same file. The\n"
     "tensors are shared among the ranks by size; each rank holds one tensor in\n"
     "memory at a time. OUT appears only when complete (written as OUT.larv-tmp and\n"
-    "renamed); an existing OUT is replaced only on success.\n"
+    "renamed); an existing OUT is replaced only on success. No file OUT writes (a\n"
+    "shard, a temporary) may be IN or one of its shards, also through a link (exit 64).\n"
     "\n"
     "options:\n"
     "  --shard-size BYTES  sharded output: largest shard (default 5GB); suffixes\n"
@@ -143,7 +145,12 @@ int larv_cmd_convert(int argc, char **argv)
         ts[i] = *larv_ckpt_tensor(c, i); /* shallow: names stay owned by c */
     for (size_t i = 0; i < nmeta; i++)
         meta[i] = *larv_ckpt_meta_at(c, i);
-    larv_writer_opts opts = {.max_shard_bytes = shard, .atomic = 1};
+    larv_fileset *guard = larv_fileset_new(); /* no output replaces an input file or shard */
+    if (!guard || larv_fileset_add_ckpt(guard, c, &err)) {
+        fprintf(stderr, "larv convert: out of memory\n");
+        MPI_Abort(MPI_COMM_WORLD, LARV_EXIT_FAIL);
+    }
+    larv_writer_opts opts = {.max_shard_bytes = shard, .atomic = 1, .guard = guard};
     larv_writer *w = NULL;
     int rc = LARV_EXIT_OK;
     if (larv_writer_create(out, MPI_COMM_WORLD, ts, n, meta, nmeta, &opts, &w, &err)) {
@@ -185,6 +192,7 @@ int larv_cmd_convert(int argc, char **argv)
         rc = err.code ? err.code : LARV_EXIT_IOERR;
     }
 done:
+    larv_fileset_free(guard);
     free(ts);
     free(meta);
     free(owner);

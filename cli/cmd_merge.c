@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../io/ckpt.h"
 #include "../io/report.h"
 #include "../src/layers.h"
 #include "../src/options.h"
@@ -34,6 +35,11 @@ static const char help_head[] =
     "\n";
 
 static const char help_tail[] =
+    "\n"
+    "environment:\n"
+    "  TMPDIR                where each rank keeps its scratch file (the merged updates of\n"
+    "                        the SVD mergers with LARV on, about the size of the output's\n"
+    "                        share in float64; unlinked at once), default /tmp\n"
     "\n"
     "examples:\n"
     "  larv synth --arch vit-b-32 --tasks 8 --seed 1 --out pool\n"
@@ -154,10 +160,10 @@ static int validate(const larv_merge_cfg *c, larv_err *err)
             rc = larv_fail(err, LARV_EXIT_USAGE,
                            "the output %s is also an input: choose another --out", c->out);
         for (size_t j = i + 1; j + 1 < n && rc == 0; j++)
-            if (strcmp(canons[i], canons[j]) == 0)
-                rc = larv_fail(err, LARV_EXIT_USAGE, "%s is given twice (%s and %s)", what_i,
-                               i == 0 ? "as the base" : "as a task",
-                               "as a task");
+            if (strcmp(canons[i], canons[j]) == 0 || /* hard links too */
+                larv_same_file(i == 0 ? c->base : c->tasks[i - 1], c->tasks[j - 1]))
+                rc = larv_fail(err, LARV_EXIT_USAGE, "%s is given twice (%s, and as a task: %s)",
+                               what_i, i == 0 ? "as the base" : "as a task", c->tasks[j - 1]);
     }
     for (size_t i = 0; i < n; i++)
         free(canons[i]);
@@ -281,14 +287,8 @@ int larv_cmd_merge(int argc, char **argv)
     if (rc == 0 && rank == 0) {
         print_table(&cfg, &res);
         print_summary(&cfg, &res);
-        if (cfg.report) {
-            char *text = larv_report_json(&cfg, &res, 1);
-            if (!text || larv_write_text_file(cfg.report, text, &err))
-                rc = -1;
-            else
-                printf("report: %s\n", cfg.report);
-            free(text);
-        }
+        if (cfg.report) /* written by larv_merge_run, together with the output */
+            printf("report: %s\n", cfg.report);
     }
     int code = 0;
     if (rc) {

@@ -31,9 +31,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "jobfile.h"
+#include "../io/ckpt.h"
 #include "../src/options.h"
 
 #define LARV_JOB_MAX_BYTES (1u << 20)
@@ -428,10 +430,15 @@ int larv_jobfile_parse(const char *name, const char *text, size_t len, larv_merg
 
 int larv_jobfile_load(const char *path, larv_merge_cfg *cfg, larv_err *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return larv_fail(err, LARV_EXIT_NOINPUT, "%s: cannot open job file: %s", path,
-                         strerror(errno));
+    int fd = larv_open_regular(path, err);
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "rb");
+    if (!f) {
+        if (fd >= 0)
+            close(fd);
+        return fd < 0 ? -1
+                      : larv_fail(err, LARV_EXIT_NOINPUT, "%s: cannot open job file: %s", path,
+                                  strerror(errno));
+    }
     char *buf = malloc(LARV_JOB_MAX_BYTES + 1);
     if (!buf) {
         fclose(f);

@@ -1,8 +1,10 @@
 /* Checkpoint I/O: format dispatch, common helpers, reads with conversion,
  * and the writer's life cycle (temporaries, agreement between ranks, renames). */
 #include "ckpt_impl.h"
+#include "fileset.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,6 +38,72 @@ int larv_format_from_path(const char *path, larv_format *fmt, larv_err *err)
                          ".safetensors or .safetensors.index.json)",
                          path);
     return 0;
+}
+
+int larv_open_regular(const char *path, larv_err *err)
+{
+    /* O_NONBLOCK: opening a FIFO with no writer must not wait for one */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0)
+        return larv_fail(err, LARV_EXIT_NOINPUT, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    const char *what = NULL;
+    if (fstat(fd, &st) != 0)
+        what = "cannot be examined";
+    else if (S_ISDIR(st.st_mode))
+        what = "is a directory";
+    else if (S_ISFIFO(st.st_mode))
+        what = "is a FIFO (named pipe)";
+    else if (S_ISSOCK(st.st_mode))
+        what = "is a socket";
+    else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))
+        what = "is a device";
+    else if (!S_ISREG(st.st_mode))
+        what = "is not a regular file";
+    int fl = what ? -1 : fcntl(fd, F_GETFL);
+    if (!what && (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0))
+        what = "cannot be opened for blocking reads";
+    if (what) {
+        close(fd);
+        return larv_fail(err, LARV_EXIT_NOINPUT, "%s: %s; only regular files are read", path,
+                         what);
+    }
+    return fd;
+}
+
+FILE *larv_scratch_file(larv_err *err)
+{
+    const char *dir = getenv("TMPDIR");
+    if (!dir || !*dir)
+        dir = "/tmp";
+    char *path = larv_strdup_printf("%s/larv-scratch-XXXXXX", dir);
+    if (!path) {
+        larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+        return NULL;
+    }
+    int fd = mkstemp(path);
+    FILE *f = NULL;
+    if (fd < 0) {
+        larv_fail(err, LARV_EXIT_IOERR,
+                  "cannot create a scratch file in %s (TMPDIR%s): %s", dir,
+                  getenv("TMPDIR") && *getenv("TMPDIR") ? "" : " is unset", strerror(errno));
+    } else {
+        unlink(path);
+        f = fdopen(fd, "w+b");
+        if (!f) {
+            larv_fail(err, LARV_EXIT_IOERR, "scratch file in %s: %s", dir, strerror(errno));
+            close(fd);
+        }
+    }
+    free(path);
+    return f;
+}
+
+int larv_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
 }
 
 int larv_pread_full(int fd, void *buf, uint64_t n, uint64_t off, const char *fname,
@@ -463,6 +531,20 @@ static int writer_commit_rank0(larv_writer *w, larv_err *err)
     return 0;
 }
 
+int larv_writer_claim_paths(larv_writer *w, larv_err *err)
+{
+    int rc = 0;
+    for (size_t k = 0; w->guard && k < w->nfiles && rc == 0; k++) {
+        rc = larv_fileset_claim(w->guard, w->final_paths[k], k ? "the output shard" : "the output",
+                                err);
+        if (rc == 0 && w->tmp_paths[k] != w->final_paths[k])
+            rc = larv_fileset_claim(w->guard, w->tmp_paths[k], "the temporary output", err);
+    }
+    if (rc)
+        w->atomic = 0; /* the cleanup of a failed create must not remove what it names */
+    return rc;
+}
+
 static int writer_open(const char *path, MPI_Comm comm, const larv_tensor_info *tensors,
                        size_t n, const larv_kv *meta, size_t nmeta, const larv_writer_opts *opts,
                        int reopen, larv_writer **out, larv_err *err)
@@ -488,6 +570,7 @@ static int writer_open(const char *path, MPI_Comm comm, const larv_tensor_info *
     MPI_Comm_size(comm, &w->size);
     w->atomic = opts ? opts->atomic : 0;
     w->reopen = reopen;
+    w->guard = opts ? opts->guard : NULL;
     w->fid = H5I_INVALID_HID;
     w->t = calloc(n ? n : 1, sizeof *w->t);
     rc = w->t ? 0 : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
@@ -547,6 +630,8 @@ static int writer_open(const char *path, MPI_Comm comm, const larv_tensor_info *
         }
         if (rc)
             larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+        else
+            rc = larv_writer_claim_paths(w, err);
         if (larv_coll_check(comm, rc, err)) {
             writer_free(w);
             return -1;

@@ -11,10 +11,26 @@
 
 #include <mpi.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "../src/err.h"
 #include "../src/tensor.h"
+
+/* Open an input file for reading, refusing anything but a regular file (a
+ * FIFO, a device, a socket or a directory: exit 66, naming the file and what it
+ * is) without blocking on it. Returns the descriptor (O_CLOEXEC), or -1.
+ * Every reader of checkpoints, shards, indexes and job files goes through it. */
+int larv_open_regular(const char *path, larv_err *err);
+
+/* 1 when both paths name the same existing file (device and inode: symlinks
+ * and hard links count), else 0. */
+int larv_same_file(const char *a, const char *b);
+
+/* An anonymous scratch file (created and unlinked at once, so nothing is left
+ * behind even after a kill) in $TMPDIR, or /tmp when TMPDIR is unset or empty.
+ * NULL with exit 74 and a message naming the directory when it cannot be made. */
+FILE *larv_scratch_file(larv_err *err);
 
 typedef enum { LARV_FMT_HDF5, LARV_FMT_SAFETENSORS, LARV_FMT_SHARDED } larv_format;
 
@@ -74,6 +90,10 @@ typedef struct {
     /* Room kept for metadata given later by larv_writer_set_meta (bytes of
      * JSON in a safetensors header; HDF5 needs none). */
     size_t meta_reserve;
+    /* When set (io/fileset.h): every path the writer will write (the file,
+     * each shard, their temporaries) is claimed in it before anything is
+     * created, so that no output replaces an input or another output. */
+    struct larv_fileset *guard;
 } larv_writer_opts;
 
 /* Create a checkpoint at `path` (format from its name). Collective over comm:

@@ -89,6 +89,7 @@ struct larv_writer {
     int rank, size;
     int atomic;
     int reopen;          /* larv_writer_reopen: open the existing temporaries */
+    struct larv_fileset *guard; /* opts.guard */
     int failed;          /* a local failure happened */
     larv_err ferr;       /* its message */
     int closed;
@@ -131,6 +132,9 @@ int larv_name_cmp_info(const void *a, const void *b);
 
 /* ---- per-format (safetensors.c, sharded.c, hdf5.c) ------------------------------------ */
 
+/* Claim every final and temporary path in w->guard (when set); -1 with a
+ * message when one is an input or another output. Not collective. */
+int larv_writer_claim_paths(larv_writer *w, larv_err *err);
 int larv_st_open_file(larv_st_file *f, const char *path, larv_st_header *h, larv_err *err);
 int larv_st_ckpt_open(larv_ckpt *c, larv_err *err);
 int larv_sharded_ckpt_open(larv_ckpt *c, larv_err *err);

@@ -400,6 +400,73 @@ static int ent_cmp(const void *a, const void *b)
     return strcmp(((const h5_ent *)a)->ti.name, ((const h5_ent *)b)->ti.name);
 }
 
+/* The dataset's bytes are what it claims: stored in this file (no external
+ * raw-data files, no virtual dataset mapping others), written (allocated: a
+ * dataset created but never written would read as its fill value), and every
+ * filter of its pipeline available to this HDF5 library. */
+static int check_storage(const char *path, const char *enc, const char *nm, hid_t d,
+                         const larv_tensor_info *ti, larv_err *err)
+{
+    hid_t dcpl = H5Dget_create_plist(d);
+    if (dcpl < 0)
+        return larv_fail(err, LARV_EXIT_DATAERR,
+                         "%s: dataset '/tensors/%s' (tensor '%s'): unreadable creation properties",
+                         path, enc, nm);
+    int rc = 0;
+    H5D_layout_t lay = H5Pget_layout(dcpl);
+    int next = H5Pget_external_count(dcpl);
+    if (lay != H5D_CONTIGUOUS && lay != H5D_CHUNKED && lay != H5D_COMPACT)
+        rc = larv_fail(err, LARV_EXIT_DATAERR,
+                       "%s: dataset '/tensors/%s' (tensor '%s') has a %s layout (its data lives "
+                       "elsewhere): refused",
+                       path, enc, nm, lay == H5D_VIRTUAL ? "virtual" : "unknown");
+    else if (next != 0)
+        rc = larv_fail(err, LARV_EXIT_DATAERR,
+                       "%s: dataset '/tensors/%s' (tensor '%s') keeps its data in external raw "
+                       "files: refused",
+                       path, enc, nm);
+    int nf = rc ? 0 : H5Pget_nfilters(dcpl);
+    for (int k = 0; k < nf && rc == 0; k++) {
+        unsigned flags = 0, conf = 0;
+        size_t ncd = 0;
+        char fname[64] = "";
+        H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)k, &flags, &ncd, NULL, sizeof fname,
+                                         fname, &conf);
+        if (id < 0 || H5Zfilter_avail(id) <= 0)
+            rc = larv_fail(err, LARV_EXIT_DATAERR,
+                           "%s: dataset '/tensors/%s' (tensor '%s') is compressed with HDF5 "
+                           "filter %d (%s), which this HDF5 library does not have: cannot be "
+                           "read",
+                           path, enc, nm, (int)id, fname[0] ? fname : "unnamed");
+    }
+    /* written: storage allocated; chunked, every chunk (H5Dget_space_status
+     * says "partly" for a complete compressed dataset in HDF5 1.10) */
+    H5D_space_status_t st = H5D_SPACE_STATUS_ERROR;
+    int part = 0;
+    if (rc == 0 && ti->numel > 0 && lay == H5D_CHUNKED) {
+        hsize_t cd[LARV_MAX_DIMS] = {0}, want = 1, have = 0;
+        int nd = H5Pget_chunk(dcpl, LARV_MAX_DIMS, cd);
+        for (int j = 0; j < nd && j < ti->ndim; j++)
+            want *= cd[j] ? ((hsize_t)ti->shape[j] + cd[j] - 1) / cd[j] : 0;
+        hid_t fsp = H5Dget_space(d);
+        if (nd != ti->ndim || fsp < 0 || H5Dget_num_chunks(d, fsp, &have) < 0 || have != want)
+            part = have > 0 ? 1 : 2;
+        if (fsp >= 0)
+            H5Sclose(fsp);
+        st = part ? H5D_SPACE_STATUS_NOT_ALLOCATED : H5D_SPACE_STATUS_ALLOCATED;
+    } else if (rc == 0 && ti->numel > 0 && H5Dget_space_status(d, &st) < 0) {
+        st = H5D_SPACE_STATUS_ERROR;
+    }
+    if (rc == 0 && ti->numel > 0 && st != H5D_SPACE_STATUS_ALLOCATED)
+        rc = larv_fail(err, LARV_EXIT_DATAERR,
+                       "%s: dataset '/tensors/%s' (tensor '%s') was %s written (not all its data "
+                       "is stored: it would read as fill values)",
+                       path, enc, nm,
+                       part == 1 || st == H5D_SPACE_STATUS_PART_ALLOCATED ? "only partly" : "never");
+    H5Pclose(dcpl);
+    return rc;
+}
+
 static int open_tensor(const char *path, hid_t g, const char *enc, h5_ent *e, larv_err *err)
 {
     e->d = H5I_INVALID_HID;
@@ -407,6 +474,16 @@ static int open_tensor(const char *path, hid_t g, const char *enc, h5_ent *e, la
     if (!e->ti.name)
         return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
     const char *nm = e->ti.name;
+    /* before anything follows the link: only datasets stored in this file */
+    H5L_info_t li;
+    if (H5Lget_info(g, enc, &li, H5P_DEFAULT) >= 0 && li.type != H5L_TYPE_HARD)
+        return larv_fail(err, LARV_EXIT_DATAERR,
+                         "%s: '/tensors/%s' (tensor '%s') is %s, not a dataset stored in the "
+                         "group: refused",
+                         path, enc, nm,
+                         li.type == H5L_TYPE_EXTERNAL ? "an external link to another file"
+                         : li.type == H5L_TYPE_SOFT   ? "a soft link"
+                                                      : "a user-defined link");
     H5O_info_t oi;
     if (H5Oget_info_by_name(g, enc, &oi, H5P_DEFAULT) < 0 || oi.type != H5O_TYPE_DATASET)
         return larv_fail(err, LARV_EXIT_DATAERR,
@@ -488,6 +565,8 @@ static int open_tensor(const char *path, hid_t g, const char *enc, h5_ent *e, la
     }
     if (larv_tensor_info_finish(&e->ti, nm, err))
         rc = larv_err_prefix(err, "%s: tensor", path);
+    if (rc == 0)
+        rc = check_storage(path, enc, nm, d, &e->ti, err);
 out:
     free(dts);
     if (t >= 0)
@@ -502,9 +581,12 @@ int larv_h5_ckpt_open(larv_ckpt *c, larv_err *err)
     quiet();
     int rc = 0;
     htri_t ish = 0;
-    if (access(c->path, R_OK) != 0)
-        rc = larv_fail(err, LARV_EXIT_NOINPUT, "%s: cannot open: %s", c->path, strerror(errno));
-    else if ((ish = H5Fis_hdf5(c->path)) <= 0)
+    int fd = larv_open_regular(c->path, err); /* before HDF5 opens it (a FIFO would block) */
+    if (fd < 0)
+        rc = -1;
+    else
+        close(fd);
+    if (rc == 0 && (ish = H5Fis_hdf5(c->path)) <= 0)
         rc = larv_fail(err, LARV_EXIT_DATAERR, "%s: not an HDF5 file", c->path);
     if (larv_coll_check(c->comm, rc, err))
         return -1;

@@ -309,9 +309,9 @@ int larv_st_open_file(larv_st_file *f, const char *path, larv_st_header *h, larv
     f->path = strdup(path);
     if (!f->path)
         return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = larv_open_regular(path, err);
     if (fd < 0)
-        return larv_fail(err, LARV_EXIT_NOINPUT, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
     f->fd = fd;
     struct stat st;
     if (fstat(fd, &st) != 0)
@@ -577,6 +577,7 @@ int larv_st_writer_create(larv_writer *w, const char *path, const larv_kv *meta,
         rc = larv_fail(err, LARV_EXIT_FAIL, "out of memory");
         goto done;
     }
+    rc = larv_writer_claim_paths(w, err); /* before any file is created */
     larv_kv_sort(smeta, nmeta);
     w->meta = smeta;
     w->nmeta = nmeta;

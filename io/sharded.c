@@ -186,9 +186,9 @@ static int read_index_file(const char *path, char **buf, size_t *len, uint64_t *
                            larv_err *err)
 {
     *buf = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = larv_open_regular(path, err);
     if (fd < 0)
-        return larv_fail(err, LARV_EXIT_NOINPUT, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
     struct stat st;
     int rc = 0;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))

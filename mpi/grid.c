@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../io/coll.h"
+#include "../src/linalg.h"
 #include "partition.h"
 
 /* ---- BLACS / ScaLAPACK (no C header on Debian: declared here) --------------------
@@ -187,9 +188,10 @@ static int agree(MPI_Comm comm, int root, size_t m, size_t n, int *want, int nwa
 static int info_check(MPI_Comm comm, int info, const char *what, const blacs *b, larv_err *err)
 {
     int rc = 0;
-    if (info != 0)
-        rc = larv_fail(err, LARV_EXIT_FAIL, "%s on a %d x %d grid (nb %d): info = %d", what, b->pr,
-                       b->pc, b->nb, info);
+    if (info != 0) {
+        larv_lapack_fail(err, what, info); /* what the code means, then where */
+        rc = larv_err_prefix(err, "on a %d x %d grid (nb %d)", b->pr, b->pc, b->nb);
+    }
     return larv_coll_check(comm, rc, err);
 }
 

@@ -314,6 +314,40 @@ static void parse_line(char *line, size_t T, size_t nt, const char *const *names
     st->nlines++;
 }
 
+int larv_journal_check_inputs(const larv_journal_state *st, larv_ckpt *const *files,
+                              const unsigned char *check, larv_err *why, larv_err *err)
+{
+    unsigned char *buf = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    for (size_t i = 0; i < st->nt && rc == 0; i++) {
+        if (!st->have[i] || !check[i])
+            continue;
+        size_t nf = check[i] == 2 ? 1 : st->T + 1;
+        for (size_t f = 0; f < nf && rc == 0; f++) {
+            const larv_tensor_info *ti = larv_ckpt_tensor(files[f], i);
+            if (ti->nbytes > cap) {
+                free(buf);
+                cap = ti->nbytes;
+                if (!(buf = malloc(cap))) {
+                    rc = larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+                    break;
+                }
+            }
+            if (larv_ckpt_read(files[f], i, buf, err))
+                rc = -1;
+            else if (larv_hash64(buf, ti->nbytes, 0) != st->in_hash[f * st->nt + i]) {
+                larv_fail(why, 0,
+                          "%s: tensor '%s' has other bytes than when the interrupted run read it",
+                          larv_ckpt_path(files[f]), ti->name);
+                rc = 1;
+            }
+        }
+    }
+    free(buf);
+    return rc;
+}
+
 int larv_journal_load(const char *out, uint64_t job, int nranks, size_t T, size_t nt,
                       const char *const *names, larv_journal_state *st, larv_err *err)
 {

@@ -54,6 +54,13 @@ typedef struct {
 int larv_journal_load(const char *out, uint64_t job, int nranks, size_t T, size_t nt,
                       const char *const *names, larv_journal_state *st, larv_err *err);
 void larv_journal_state_free(larv_journal_state *st);
+/* Resume trusts no input by its size and time: re-read the inputs of every
+ * journalled tensor i with check[i] set (this rank's; 2: the base only, a
+ * tensor copied from it) and compare their hashes with the journal's. files:
+ * the T + 1 inputs, base first. Returns 0 when all match, 1 at the first input
+ * whose bytes changed (why: the file and the tensor), -1 on a read failure. */
+int larv_journal_check_inputs(const larv_journal_state *st, larv_ckpt *const *files,
+                              const unsigned char *check, larv_err *why, larv_err *err);
 
 typedef struct larv_journal larv_journal;
 

@@ -30,6 +30,8 @@
 #include <unistd.h>
 
 #include "../io/ckpt.h"
+#include "../io/fileset.h"
+#include "../io/lock.h"
 #include "../io/readahead.h"
 #include "../io/report.h"
 #include "../src/hash.h"
@@ -75,6 +77,8 @@ typedef struct {
     larv_progress prog;
     larv_team team; /* ranks sharing one matrix at a time (ScaLAPACK) */
     larv_readahead *ra; /* reads the pass's next tensor while this one is computed, or NULL */
+    larv_fileset *files; /* what the merge reads; every path it writes is claimed in it */
+    larv_lock *lock;     /* rank 0: this run's hold on the target (io/lock.h) */
     /* resume (--resume; journal.h) */
     uint64_t job;          /* the job identity */
     unsigned char *done;   /* nt: written and verified by an interrupted run: skipped */
@@ -95,6 +99,8 @@ static void ctx_free(ctx_t *x)
         fclose(x->spill);
     larv_team_free(&x->team);
     larv_readahead_free(x->ra); /* before the files it reads are closed */
+    larv_fileset_free(x->files);
+    larv_lock_release(x->lock); /* last: the target is free for the next run */
     larv_ckpt_close(x->base);
     for (size_t t = 0; t < x->T && x->tasks; t++)
         larv_ckpt_close(x->tasks[t]);
@@ -190,6 +196,29 @@ static int read_f64(ctx_t *x, size_t f, const item_t *it, double *dst, larv_err 
     return fetch(x, f, it, dst, 1, err);
 }
 
+/* NaN or Inf in the base is the base's fault, not the task vectors' (which
+ * would all inherit it): named as such, before any task is looked at. */
+static int check_base_finite(ctx_t *x, const item_t *it, const double *w0, int factor,
+                             larv_err *err)
+{
+    const larv_tensor_info *ti = info_of(x, it);
+    int bad = 0;
+    for (size_t i = 0; i < ti->numel; i++)
+        bad |= !isfinite(w0[i]);
+    if (bad && !x->cfg->allow_nonfinite)
+        return larv_fail(err, LARV_EXIT_DATAERR,
+                         "%s: tensor '%s': the base has NaN or Inf values "
+                         "(--allow-nonfinite accepts them)",
+                         larv_ckpt_path(x->base), ti->name);
+    if (bad && factor)
+        return larv_fail(err, LARV_EXIT_DATAERR,
+                         "%s: tensor '%s': the base has NaN or Inf values, which no SVD can "
+                         "factor (LARV proxies, TSV-M, Iso-C, Iso-CTS); --allow-nonfinite applies "
+                         "to elementwise merges only (TA, TIES, vector parameters) with --larv off",
+                         larv_ckpt_path(x->base), ti->name);
+    return 0;
+}
+
 /* w0 = base, tau[t] = theta_t - theta_0, checked for NaN/Inf. */
 /* factor: the tensor goes through an eigen/SVD factorization (LARV proxies,
  * TSV-M, Iso-C, Iso-CTS), which NaN/Inf would break even when accepted. */
@@ -197,7 +226,8 @@ static int load_tau(ctx_t *x, const item_t *it, int factor, larv_err *err)
 {
     const larv_tensor_info *ti = info_of(x, it);
     size_t n = ti->numel;
-    if (grow(x, n, err) || read_f64(x, 0, it, x->w0, err))
+    if (grow(x, n, err) || read_f64(x, 0, it, x->w0, err) ||
+        check_base_finite(x, it, x->w0, factor, err))
         return -1;
     for (size_t t = 0; t < x->T; t++) {
         double *d = x->tau + t * n;
@@ -319,6 +349,39 @@ static int check_pool(ctx_t *x, larv_err *err)
     return 0;
 }
 
+/* Ill-posed pools, from the hashes of every tensor each input gave (complete
+ * on every rank once the write pass is done): two tasks with the same bytes in
+ * every merged tensor are one task given twice (refused, exit 64, like the
+ * same path twice: Iso-C, Iso-CTS and TSV-M have no unique answer for it); a
+ * task equal to the base (a zero task vector) is merged with a warning.
+ * Tensors copied from the base (no task is read for them) are not compared. */
+static int check_pool_contents(ctx_t *x, larv_err *err)
+{
+    size_t nt = x->nt;
+    for (size_t a = 0; a <= x->T; a++) {
+        for (size_t b = a + 1; b <= x->T; b++) {
+            size_t i = 0;
+            while (i < nt && (x->items[i].kind == K_KEEP ||
+                              x->in_hash[a * nt + i] == x->in_hash[b * nt + i]))
+                i++;
+            if (i < nt)
+                continue;
+            const char *pb = larv_ckpt_path(x->tasks[b - 1]);
+            if (a > 0)
+                return larv_fail(err, LARV_EXIT_USAGE,
+                                 "%s has the same contents as %s (every tensor's bytes are "
+                                 "equal): a task given twice; give each task once",
+                                 pb, larv_ckpt_path(x->tasks[a - 1]));
+            if (x->rank == 0)
+                fprintf(stderr,
+                        "[larv] warning: %s equals the base %s (a zero task vector): it adds "
+                        "nothing but is counted in T\n",
+                        pb, larv_ckpt_path(x->base));
+        }
+    }
+    return 0;
+}
+
 /* ---- read-ahead schedules ------------------------------------------------------ */
 
 typedef enum { P_ANALYSIS, P_TIES_TASK, P_TIES_SIGN, P_WRITE } pass_t;
@@ -401,12 +464,8 @@ static void readahead_end(ctx_t *x)
 
 static int spill_write(ctx_t *x, item_t *it, const double *M, size_t n, larv_err *err)
 {
-    if (!x->spill) {
-        x->spill = tmpfile();
-        if (!x->spill)
-            return larv_fail(err, LARV_EXIT_IOERR, "cannot create a scratch file (TMPDIR=%s): %s",
-                             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", strerror(errno));
-    }
+    if (!x->spill && !(x->spill = larv_scratch_file(err))) /* in $TMPDIR */
+        return -1;
     if (fseeko(x->spill, 0, SEEK_END) != 0)
         return larv_fail(err, LARV_EXIT_IOERR, "scratch file: %s", strerror(errno));
     it->spill_off = (uint64_t)ftello(x->spill);
@@ -565,7 +624,8 @@ static int ties_each(void *vctx, size_t t, larv_select_visit visit, void *vc, la
             break;
         }
         double *d = x->tau; /* one task's slot is enough here */
-        if (read_f64(x, 0, it, x->w0, err) || read_f64(x, t + 1, it, d, err)) {
+        if (read_f64(x, 0, it, x->w0, err) || check_base_finite(x, it, x->w0, 0, err) ||
+            read_f64(x, t + 1, it, d, err)) {
             rc = -1;
             break;
         }
@@ -703,6 +763,13 @@ static int write_item(ctx_t *x, larv_writer *w, item_t *it, float *fbuf, larv_er
         for (size_t i = 0; i < n; i++)
             M[i] = x->w0[i] + f * M[i];
         larv_from_f64(ti->dtype, M, x->raw, n);
+        size_t bad = cfg->allow_nonfinite ? n : larv_first_nonfinite(ti->dtype, x->raw, n);
+        if (bad < n)
+            return larv_fail(err, LARV_EXIT_DATAERR,
+                             "%s: tensor '%s': the merged value is not finite in %s (element %zu: "
+                             "%g before rounding; lambda %g, layer scale %g): lower --lambda, the "
+                             "LARV scales or --alpha, or pass --allow-nonfinite to write it",
+                             cfg->out, ti->name, larv_dtype_name(ti->dtype), bad, M[bad], lam, s);
     }
     x->out_hash[it->idx] = larv_hash64(x->raw, ti->nbytes, 0);
     if (larv_writer_write(w, it->idx, x->raw, err))
@@ -765,6 +832,32 @@ static int verify_resumed(ctx_t *x, larv_writer *w, const larv_journal_state *js
     return 0;
 }
 
+/* --resume: every rank re-reads the inputs of the journalled tensors it owns
+ * and compares their hashes with the journal's; when any differs, *found = 0
+ * and why says which (nothing is reused). Collective. */
+static int check_journalled_inputs(ctx_t *x, const larv_journal_state *js, int *found,
+                                   larv_err *why, larv_err *err)
+{
+    unsigned char *chk = calloc(x->nt ? x->nt : 1, 1);
+    larv_ckpt **files = malloc((x->T + 1) * sizeof *files);
+    int m = chk && files ? 0 : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+    if (m == 0) {
+        files[0] = x->base;
+        memcpy(files + 1, x->tasks, x->T * sizeof *files);
+        for (size_t i = 0; i < x->nt; i++)
+            if (x->items[i].owner == x->rank)
+                chk[i] = x->items[i].kind == K_KEEP ? 2 : 1;
+        m = larv_journal_check_inputs(js, files, chk, why, err);
+    }
+    free(chk);
+    free(files);
+    if (larv_coll_check(x->comm, m < 0 ? -1 : 0, err))
+        return -1;
+    if (larv_coll_check(x->comm, m, why)) /* the lowest rank's finding, on every rank */
+        *found = 0;
+    return 0;
+}
+
 /* The output: created, or with --resume reopened when an interrupted run of the
  * same job left its temporary file and journals. Collective. */
 static int open_output(ctx_t *x, larv_writer **wp, larv_err *err)
@@ -787,7 +880,8 @@ static int open_output(ctx_t *x, larv_writer **wp, larv_err *err)
     }
     larv_writer_opts wo = {0};
     wo.atomic = 1;
-    wo.meta_reserve = 4096 + 64 * x->nt + 256 * (x->T + 1) + 512 * (size_t)(x->L + 2);
+    wo.meta_reserve = larv_meta_reserve(cfg, x->res, x->base); /* what it must hold */
+    wo.guard = x->files;
     x->job = larv_job_identity(cfg, x->size, x->base, x->tasks);
     larv_journal_state js = {0};
     int resumed = 0;
@@ -801,19 +895,21 @@ static int open_output(ctx_t *x, larv_writer **wp, larv_err *err)
     if (rc == 0 && cfg->resume) {
         larv_err why;
         larv_err_clear(&why);
+        if (found) /* the inputs' bytes, not their size and time, as journalled */
+            rc = check_journalled_inputs(x, &js, &found, &why, err);
         int r = 1;
-        if (found)
+        if (rc == 0 && found)
             r = larv_writer_reopen(cfg->out, x->comm, infos, x->nt, NULL, 0, &wo, wp, &why);
-        else
+        else if (rc == 0 && !why.msg[0])
             snprintf(why.msg, sizeof why.msg, "no journal of this job beside %s%s", cfg->out,
                      ".larv-tmp");
-        if (r < 0) {
+        if (rc == 0 && r < 0) {
             *err = why;
             rc = -1;
-        } else if (r == 1 && x->rank == 0) {
+        } else if (rc == 0 && r == 1 && x->rank == 0) {
             fprintf(stderr, "[larv] resume: nothing to resume (%s): a full run\n", why.msg);
         }
-        resumed = r == 0;
+        resumed = rc == 0 && r == 0;
     }
     if (rc == 0 && !resumed) {
         if (x->rank == 0) /* stale journals (create replaces any temporary output) */
@@ -860,6 +956,58 @@ static int open_inputs(ctx_t *x, larv_err *err)
     int rc = larv_ckpt_open(cfg->base, x->comm, &x->base, err);
     for (size_t t = 0; t < x->T && rc == 0; t++)
         rc = larv_ckpt_open(cfg->tasks[t], x->comm, &x->tasks[t], err);
+    return rc;
+}
+
+/* path + suffix (+ n when n >= 0), malloc'd */
+static char *suffixed(const char *path, const char *suffix, int n)
+{
+    size_t len = strlen(path) + strlen(suffix) + 16;
+    char *p = malloc(len);
+    if (p && n >= 0)
+        snprintf(p, len, "%s%s%d", path, suffix, n);
+    else if (p)
+        snprintf(p, len, "%s%s", path, suffix);
+    return p;
+}
+
+/* Outputs never replace inputs (io/fileset.h): the files read (every
+ * checkpoint file and shard, the job file), then the paths written outside
+ * the writer (the report, its temporary, the journals) are claimed; the
+ * writer claims its own. The same verdict on every rank. */
+static int guard_outputs(ctx_t *x, larv_err *err)
+{
+    const larv_merge_cfg *cfg = x->cfg;
+    if (!(x->files = larv_fileset_new()))
+        return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+    int rc = larv_fileset_add_ckpt(x->files, x->base, err);
+    for (size_t t = 0; t < x->T && rc == 0; t++)
+        rc = larv_fileset_add_ckpt(x->files, x->tasks[t], err);
+    if (rc == 0 && cfg->job_path)
+        rc = larv_fileset_add_input(x->files, cfg->job_path, err);
+    char *p = NULL;
+    if (rc == 0 && cfg->report) {
+        rc = larv_fileset_claim(x->files, cfg->report, "the report", err);
+        p = rc ? NULL : suffixed(cfg->report, ".larv-tmp", -1);
+        if (rc == 0)
+            rc = p ? larv_fileset_claim(x->files, p, "the report's temporary file", err)
+                   : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+        free(p);
+    }
+    for (int r = 0; r < x->size && rc == 0; r++) {
+        p = suffixed(cfg->out, ".larv-tmp.journal.", r);
+        rc = p ? larv_fileset_claim(x->files, p, "a journal", err)
+               : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+        free(p);
+    }
+    if (rc == 0) { /* one run per target: a second one fails here, harming neither */
+        p = larv_lock_path(cfg->out);
+        rc = p ? larv_fileset_claim(x->files, p, "the lock file", err)
+               : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+        free(p);
+    }
+    if (rc == 0 && x->rank == 0 && !(x->lock = larv_lock_take(cfg->out, err)))
+        rc = -1;
     return rc;
 }
 
@@ -937,6 +1085,8 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
     int rc = x->tasks ? 0 : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
     if (rc == 0)
         rc = open_inputs(x, err); /* collective; fails on all ranks together */
+    if (rc == 0)
+        rc = larv_coll_check(comm, guard_outputs(x, err), err);
     if (rc == 0 && cfg->readahead)
         rc = larv_coll_check(comm, open_readahead(x, err), err);
     if (rc == 0)
@@ -1006,6 +1156,8 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
                               MPI_Allreduce(MPI_IN_PLACE, x->out_hash, (int)x->nt, MPI_UINT64_T,
                                             MPI_BOR, comm),
                               err);
+        if (rc == 0)
+            rc = check_pool_contents(x, err); /* the same verdict on every rank */
     }
     if (rc == 0) {
         for (size_t f = 0; f <= x->T; f++) {
@@ -1028,15 +1180,33 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
     if (rc == 0) {
         /* provenance metadata, then the atomic close */
         char *prov = larv_report_json(cfg, res, 0);
-        char *sums = larv_checksums_json(x->base, x->out_hash, x->nt);
+        char *sums = prov ? larv_checksums_json(x->base, x->out_hash, x->nt, prov) : NULL;
         larv_kv meta[2] = {{"larv_provenance", prov}, {"larv_checksums", sums}};
         rc = (prov && sums) ? 0 : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
         rc = larv_coll_check(comm, rc, err);
         if (rc == 0)
             rc = larv_writer_set_meta(w, meta, 2, err);
+        /* the report appears together with the output, or neither does: staged
+         * beside its target first, renamed once the output is in place */
+        int staged = rc == 0 && cfg->report;
+        if (staged) {
+            int lrc = 0;
+            if (x->rank == 0) {
+                char *text = larv_report_json(cfg, res, 1);
+                lrc = text ? larv_text_file_stage(cfg->report, text, err)
+                           : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+                free(text);
+            }
+            rc = larv_coll_check(comm, lrc, err);
+        }
         if (rc == 0) {
             rc = larv_writer_close(w, err);
             w = NULL; /* closed (or, on a failure, removed) */
+        }
+        if (staged) {
+            int lrc = x->rank == 0 ? larv_text_file_finish(cfg->report, rc == 0, err) : 0;
+            if (rc == 0)
+                rc = larv_coll_check(comm, lrc, err);
         }
         free(prov);
         free(sums);

@@ -10,8 +10,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LAPACK_FAIL(err, fn, info)                                                                 \
-    larv_fail((err), LARV_EXIT_FAIL, "%s failed (info %d)", (fn), (int)(info))
+#define LAPACK_FAIL(err, fn, info) larv_lapack_fail((err), (fn), (int)(info))
+
+int larv_lapack_fail(larv_err *err, const char *fn, int info)
+{
+    if (info < 0)
+        return larv_fail(err, LARV_EXIT_FAIL,
+                         "%s failed (LAPACK info %d: its argument %d had an illegal value): an "
+                         "internal error of larv, or NaN/Inf reached the factorization; please "
+                         "report it with the command line",
+                         fn, info, -info);
+    return larv_fail(err, LARV_EXIT_DATAERR,
+                     "%s failed (LAPACK info %d: the eigen/singular value iteration did not "
+                     "converge): the matrix is numerically extreme, e.g. values so large that "
+                     "their squares overflow (|x| > 1e154) or spread over too many orders of "
+                     "magnitude; check the inputs' magnitudes, --lambda and the LARV scales",
+                     fn, info);
+}
 
 static int oom(larv_err *err, size_t bytes)
 {

@@ -94,4 +94,10 @@ int larv_sym_eigvals_f32(size_t r, float *G, double *w, larv_err *err);
 /* Frobenius inner product of two r x r full matrices. */
 double larv_dot(size_t len, const double *a, const double *b);
 
+/* A LAPACK/ScaLAPACK routine `fn` returned info != 0: a message that says what
+ * it means (info < 0: an argument was illegal, an internal error, exit 1;
+ * info > 0: no convergence on extreme values, exit 65), never the bare code.
+ * Returns -1. */
+int larv_lapack_fail(larv_err *err, const char *fn, int info);
+
 #endif

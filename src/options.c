@@ -37,10 +37,12 @@ const larv_option larv_options[] = {
     {.name = "out", .type = LARV_OT_STRING, .flags = LARV_OF_PATH | LARV_OF_IDENTITY,
      .off = OFF(out), .method = -1, .arg = "FILE",
      .help = "the merged checkpoint, in the inputs' dtypes (written under a\n"
-             "temporary name and renamed when complete)"},
+             "temporary name and renamed when complete; never an input, by\n"
+             "device and inode; one run at a time: OUT.larv-lock)"},
     {.name = "report", .type = LARV_OT_STRING, .flags = LARV_OF_PATH | LARV_OF_NULLABLE,
      .off = OFF(report), .method = -1, .arg = "FILE.json",
-     .help = "JSON: method, parameters, per-layer LARV table, inputs, summary"},
+     .help = "JSON: method, parameters, per-layer LARV table, inputs, summary\n"
+             "(appears together with OUT, or neither does)"},
     {.name = "job", .type = LARV_OT_STRING, .flags = LARV_OF_CLI, .off = NOT_IN_CFG, .method = -1,
      .arg = "FILE.yaml",
      .help = "read options from a job file (keys: the option names with '_' for\n"
@@ -122,7 +124,9 @@ const larv_option larv_options[] = {
     /* ---- how it runs */
     {.name = "allow_nonfinite", .type = LARV_OT_SWITCH, .flags = LARV_OF_IDENTITY,
      .off = OFF(allow_nonfinite), .def = "false", .method = -1, .report = LARV_REP_PARAMS,
-     .section = "other:", .help = "accept NaN/Inf in task vectors (refused by default)"},
+     .section = "other:", .help = "accept NaN/Inf in the inputs (elementwise merges only) and\n"
+             "write a result that is not finite in the output dtype\n"
+             "(both refused by default, naming the tensor: exit 65)"},
     {.name = "resume", .type = LARV_OT_SWITCH, .off = OFF(resume), .def = "false", .method = -1,
      .help = "finish a killed run of the same job (same arguments, inputs and\n"
              "rank count): the tensors it wrote to OUT.larv-tmp, re-read and\n"

@@ -40,6 +40,31 @@ int larv_dtype_is_float(larv_dtype dt)
     return dt == LARV_F32 || dt == LARV_F16 || dt == LARV_BF16 || dt == LARV_F64;
 }
 
+size_t larv_first_nonfinite(larv_dtype dt, const void *src, size_t n)
+{
+    if (dt == LARV_F32) {
+        const float *f = src;
+        for (size_t i = 0; i < n; i++)
+            if (!isfinite(f[i]))
+                return i;
+    } else if (dt == LARV_F64) {
+        const double *d = src;
+        for (size_t i = 0; i < n; i++)
+            if (!isfinite(d[i]))
+                return i;
+    } else if (dt == LARV_F16 || dt == LARV_BF16) { /* exponent all ones */
+        const uint16_t *h = src;
+        uint16_t e = dt == LARV_F16 ? 0x7c00 : 0x7f80;
+        for (size_t i = 0; i < n; i++) {
+            uint16_t v;
+            memcpy(&v, h + i, 2);
+            if ((v & e) == e)
+                return i;
+        }
+    }
+    return n;
+}
+
 int larv_tensor_info_finish(larv_tensor_info *ti, const char *what, larv_err *err)
 {
     if (ti->ndim < 0 || ti->ndim > LARV_MAX_DIMS)

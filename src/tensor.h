@@ -59,6 +59,11 @@ void larv_to_f64(larv_dtype dt, const void *src, double *dst, size_t n);
 void larv_from_f32(larv_dtype dt, const float *src, void *dst, size_t n);
 void larv_from_f64(larv_dtype dt, const double *src, void *dst, size_t n);
 
+/* Index of the first NaN or Inf among n values of float dtype dt (raw, as
+ * stored: F16 overflow shows here, not in float64), or n when all are finite
+ * (and for non-float dtypes). */
+size_t larv_first_nonfinite(larv_dtype dt, const void *src, size_t n);
+
 float larv_f16_to_f32(uint16_t h);
 uint16_t larv_f32_to_f16(float f);
 float larv_bf16_to_f32(uint16_t h);

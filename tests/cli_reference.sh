@@ -31,6 +31,7 @@ for np in 1 3; do
 done
 run ties-mean 2 --method ties --ties-merge mean --ties-k 0.3 --larv tiered2
 run ties-max 2 --method ties --ties-merge max --larv continuous
+run ties-k1 2 --method ties --ties-k 1 --larv off    # keep everything (k = 1)
 run tsv-depth 2 --method tsv --larv depth --lambda 0.7
 run iso-cts-f5 2 --method iso-cts --iso-common 0.5 --larv tiered3
 run ta-exclude 2 --method ta --exclude '*fc2*' --larv tiered3

@@ -5,7 +5,9 @@
 # verified) and gives the same bytes as an uninterrupted run (safetensors,
 # HDF5, sharded safetensors). Also: --resume with nothing to resume, a journalled
 # tensor corrupted in the temporary file (rewritten), other arguments (a full
-# run), and a rerun without --resume (the leftovers are replaced).
+# run), an input whose bytes changed with the same size and time (a full run:
+# the journalled input checksums are checked), and a rerun without --resume
+# (the leftovers are replaced).
 #
 # Test hook: LARV_TEST_SLOW_WRITE_MS=N makes every rank sleep N ms after each
 # tensor it writes, so that the kill lands midway on any machine.
@@ -130,6 +132,35 @@ if kill_midway "$out" --method iso-c; then
   cmp "$out" "$ref" && ok || bad "no-resume rerun differs"
   [ -z "$(leftovers "$out")" ] && ok || bad "no-resume rerun: leftovers"
 fi
+
+# 8. an input whose bytes changed with the same size and modification time:
+#    the journalled input checksums do not match, nothing is reused, and the
+#    result is that of an uninterrupted run on the new bytes
+mkdir -p "$work/pool8"; cp -p "$work"/pool/*.safetensors "$work/pool8/"
+saved=("${pool[@]}")
+pool=(--base "$work/pool8/base.safetensors")
+for t in 1 2 3 4 5 6 7 8; do pool+=(--task "$work/pool8/task0$t.safetensors"); done
+out="$work/changed.safetensors"
+if kill_midway "$out" --method iso-c; then
+  f="$work/pool8/task02.safetensors"; cp -p "$f" "$work/stamp"
+  /usr/bin/python3 - "$f" <<'EOF'
+import json, struct, sys
+with open(sys.argv[1], "r+b") as f:          # flip one bit of every tensor, size unchanged
+    n = struct.unpack("<Q", f.read(8))[0]; hdr = json.loads(f.read(n))
+    for k, v in hdr.items():
+        if k == "__metadata__" or v["data_offsets"][0] == v["data_offsets"][1]: continue
+        off = 8 + n + v["data_offsets"][0]; f.seek(off); b = f.read(1); f.seek(off); f.write(bytes([b[0] ^ 0x01]))
+EOF
+  touch -r "$work/stamp" "$f"
+  $MPIEXEC -np 2 $LARV merge "${pool[@]}" --method iso-c --out "$out" --resume >"$work/log" 2>&1 ||
+    { bad "changed input: failed"; cat "$work/log"; }
+  grep -q "nothing to resume (.*task02.safetensors: tensor '.*' has other bytes" "$work/log" && ok ||
+    { bad "changed input: no 'nothing to resume ... has other bytes' note"; cat "$work/log"; }
+  $MPIEXEC -np 2 $LARV merge "${pool[@]}" --method iso-c --out "$work/ref-changed.safetensors" --quiet >/dev/null
+  cmp "$out" "$work/ref-changed.safetensors" && ok || bad "changed input: output differs from an uninterrupted run"
+  [ -z "$(leftovers "$out")" ] && ok || bad "changed input: leftovers"
+fi
+pool=("${saved[@]}")
 
 # 7. --resume with nothing there: a normal run
 out="$work/fresh.safetensors"

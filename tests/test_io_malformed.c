@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../io/ckpt.h"
@@ -271,6 +272,8 @@ static void h5_cases(void)
         hid_t sp = H5Screate_simple(cases[k].rank, dims, NULL);
         hid_t d = H5Dcreate2(g, "layer.0.w", cases[k].type, sp, H5P_DEFAULT, H5P_DEFAULT,
                              H5P_DEFAULT);
+        double zeros[3] = {0};
+        H5Dwrite(d, cases[k].type, H5S_ALL, H5S_ALL, H5P_DEFAULT, zeros);
         if (cases[k].dtype_attr) {
             hid_t st = H5Tcopy(H5T_C_S1), ssp = H5Screate(H5S_SCALAR);
             H5Tset_size(st, strlen(cases[k].dtype_attr));
@@ -305,6 +308,140 @@ static void h5_cases(void)
     }
 }
 
+/* One F32 dataset '/tensors/layer.0.w' of 3 elements with its dtype attribute,
+ * in group g; dcpl may set a layout, filters or external storage; written
+ * unless `unwritten`. */
+static void h5_dataset(hid_t g, const char *name, hid_t dcpl, int unwritten)
+{
+    hsize_t dims[1] = {3};
+    hid_t sp = H5Screate_simple(1, dims, NULL);
+    hid_t d = H5Dcreate2(g, name, H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    CHECK(d >= 0);
+    hid_t st = H5Tcopy(H5T_C_S1), ssp = H5Screate(H5S_SCALAR);
+    H5Tset_size(st, 3);
+    hid_t a = H5Acreate2(d, "dtype", st, ssp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, st, "F32");
+    H5Aclose(a);
+    H5Sclose(ssp);
+    H5Tclose(st);
+    float v[3] = {1.5f, -2.0f, 3.25f};
+    if (!unwritten)
+        CHECK(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+    H5Dclose(d);
+    H5Sclose(sp);
+}
+
+static hid_t h5_new(const char *file, hid_t *g)
+{
+    hid_t f = H5Fcreate(path_of(file), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    *g = H5Gcreate2(f, "tensors", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    return f;
+}
+
+static size_t passthrough(unsigned flags, size_t nel, const unsigned cd[], size_t nbytes,
+                          size_t *buf_size, void **buf)
+{
+    (void)flags, (void)nel, (void)cd, (void)buf_size, (void)buf;
+    return nbytes;
+}
+
+/* HDF5 inputs are what they claim: each refused naming the tensor and why. */
+static void h5_claim_cases(void)
+{
+    hid_t g, f;
+    /* the dataset is an external link to a dataset of another file */
+    f = h5_new("target.h5", &g);
+    h5_dataset(g, "layer.0.w", H5P_DEFAULT, 0);
+    H5Gclose(g);
+    H5Fclose(f);
+    expect_ok("target.h5");
+    f = h5_new("extlink.h5", &g);
+    CHECK(H5Lcreate_external(path_of("target.h5"), "/tensors/layer.0.w", g, "layer.0.w",
+                             H5P_DEFAULT, H5P_DEFAULT) >= 0);
+    H5Gclose(g);
+    H5Fclose(f);
+    expect_fail("extlink.h5", LARV_EXIT_DATAERR, "'layer.0.w'", "external link");
+    /* a soft link to a dataset elsewhere in the file */
+    f = h5_new("softlink.h5", &g);
+    h5_dataset(f, "elsewhere", H5P_DEFAULT, 0);
+    CHECK(H5Lcreate_soft("/elsewhere", g, "layer.0.w", H5P_DEFAULT, H5P_DEFAULT) >= 0);
+    H5Gclose(g);
+    H5Fclose(f);
+    expect_fail("softlink.h5", LARV_EXIT_DATAERR, "'layer.0.w'", "soft link");
+    /* created but never written (late allocation: nothing stored) */
+    f = h5_new("unwritten.h5", &g);
+    h5_dataset(g, "layer.0.w", H5P_DEFAULT, 1);
+    H5Gclose(g);
+    H5Fclose(f);
+    expect_fail("unwritten.h5", LARV_EXIT_DATAERR, "'layer.0.w'", "never written");
+    /* its raw data in an external file */
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_external(dcpl, path_of("raw.bin"), 0, 12);
+    f = h5_new("extraw.h5", &g);
+    h5_dataset(g, "layer.0.w", dcpl, 0);
+    H5Pclose(dcpl);
+    H5Gclose(g);
+    H5Fclose(f);
+    expect_fail("extraw.h5", LARV_EXIT_DATAERR, "'layer.0.w'", "external raw");
+    /* compressed with a filter this library has (deflate): read as written */
+    hsize_t chunk[1] = {3};
+    dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 1, chunk);
+    H5Pset_deflate(dcpl, 6);
+    f = h5_new("deflate.h5", &g);
+    h5_dataset(g, "layer.0.w", dcpl, 0);
+    H5Pclose(dcpl);
+    H5Gclose(g);
+    H5Fclose(f);
+    {
+        larv_err err;
+        larv_ckpt *c = NULL;
+        float v[3] = {0};
+        int rc = larv_ckpt_open(path_of("deflate.h5"), MPI_COMM_WORLD, &c, &err);
+        CHECK(rc == 0 && larv_ckpt_read_f32(c, 0, v, &err) == 0 && v[0] == 1.5f &&
+              v[1] == -2.0f && v[2] == 3.25f);
+        if (rc)
+            fprintf(stderr, "deflate.h5: %s\n", err.msg);
+        larv_ckpt_close(c);
+    }
+    /* compressed with a filter this library lacks: registered to write it,
+     * unregistered before reading */
+    const H5Z_filter_t FID = 32123;
+    H5Z_class2_t cls = {H5Z_CLASS_T_VERS, FID, 1, 1, "larv-test-filter", NULL, NULL, passthrough};
+    CHECK(H5Zregister(&cls) >= 0);
+    dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 1, chunk);
+    H5Pset_filter(dcpl, FID, H5Z_FLAG_MANDATORY, 0, NULL);
+    f = h5_new("nofilter.h5", &g);
+    h5_dataset(g, "layer.0.w", dcpl, 0);
+    H5Pclose(dcpl);
+    H5Gclose(g);
+    H5Fclose(f);
+    CHECK(H5Zunregister(FID) >= 0);
+    expect_fail("nofilter.h5", LARV_EXIT_DATAERR, "'layer.0.w'", "filter 32123");
+}
+
+/* Only regular files are read: a FIFO (which would block an open) or a
+ * directory is refused at once, naming the file (the alarm in main turns a
+ * hang into a failure). */
+static void not_regular_cases(void)
+{
+    const char *fifos[] = {"fifo.safetensors", "fifo.h5", "fifo.safetensors.index.json"};
+    for (size_t k = 0; k < 3; k++) {
+        CHECK(mkfifo(path_of(fifos[k]), 0600) == 0);
+        expect_fail(fifos[k], LARV_EXIT_NOINPUT, "FIFO", NULL);
+    }
+    CHECK(mkdir(path_of("dir.safetensors"), 0700) == 0);
+    expect_fail("dir.safetensors", LARV_EXIT_NOINPUT, "directory", NULL);
+    CHECK(mkdir(path_of("dir.h5"), 0700) == 0);
+    expect_fail("dir.h5", LARV_EXIT_NOINPUT, "directory", NULL);
+    /* a shard that is a FIFO */
+    write_text("fshard.safetensors.index.json",
+               "{\"weight_map\":{\"a.weight\":\"fshard-1.safetensors\"}}");
+    CHECK(mkfifo(path_of("fshard-1.safetensors"), 0600) == 0);
+    expect_fail("fshard.safetensors.index.json", LARV_EXIT_NOINPUT, "fshard-1.safetensors", "FIFO");
+}
+
 static void other_cases(void)
 {
     larv_err err;
@@ -332,7 +469,10 @@ int main(int argc, char **argv)
     }
     safetensors_cases();
     index_cases();
+    alarm(300); /* a read that blocks fails the test instead of hanging it */
     h5_cases();
+    h5_claim_cases();
+    not_regular_cases();
     other_cases();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -218,7 +218,9 @@ def main():
             ((t[nm][1].astype(np.float32) - base[nm][1].astype(np.float32))
              * np.float32(sc(nm))).ravel() for nm in keep]) for t in tasks])
         D = flat.shape[1]
-        kk = D - int(math.floor(D * a.ties_k))
+        # keep the kk largest |tau| per task; k = 1 keeps all (kk = 0 would index -1,
+        # the largest, in np.partition): at least one, as larv
+        kk = max(1, D - int(math.floor(D * a.ties_k)))
         thr = np.partition(np.abs(flat), kk - 1, axis=1)[:, kk - 1]
         trimmed = np.where(np.abs(flat) >= thr[:, None], flat, 0).astype(np.float64)
         tot = trimmed.sum(axis=0)
