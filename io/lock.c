@@ -1,6 +1,8 @@
 /* One run per target (see lock.h). */
 #include "lock.h"
 
+#include "ckpt_impl.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -26,6 +28,8 @@ char *larv_lock_path(const char *target)
 
 larv_lock *larv_lock_take(const char *target, larv_err *err)
 {
+    if (larv_check_out_dir(target, err)) /* the writer's own words for a bad directory */
+        return NULL;
     larv_lock *l = calloc(1, sizeof *l);
     if (!l || !(l->path = larv_lock_path(target))) {
         free(l);
