@@ -56,6 +56,7 @@ int main(int argc, char **argv)
         return LARV_EXIT_USAGE;
     }
     int provided;
+    larv_mpi_preinit(); /* before MPI_Init: no GPU-discovery plugins (threads.c) */
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     /* A failing rank must not leave the others hanging: errors in MPI calls
      * return codes that the commands check and turn into MPI_Abort. */
