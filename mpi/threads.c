@@ -27,13 +27,16 @@ static int set_in_env(const char *name)
  * exit LeakSanitizer's stop-the-world tracer scans it and dies ("Tracer caught
  * signal 11: addr=0x3ba0", "LeakSanitizer has encountered a fatal error").
  * Whether the block lands there depends only on how many chunks of its size
- * were allocated before it, and that moves with the process id (strings built
- * from it): `larv inspect --help` in the ASan build crashed the tracer at every
- * 4-digit pid tried and at none of the 5-digit ones, whatever the CPU load, so
- * the suite passed or failed with where the machine's pid counter stood (it
- * wraps at pid_max, 32768, the sooner the busier the machine). Without the
- * plugin no malloc'd dynamic TLS block exists in the process, so nothing depends
- * on where one lands; tests/asan_dtls.sh checks that at every chunk position. */
+ * were allocated before it, and that varies with the process id, the paths and
+ * the environment (MPI_Init builds strings from them): with the suite's
+ * sanitizer options `larv inspect --help` in the ASan build crashed the tracer at
+ * every 4-digit pid tried and at none of the 5-digit ones, whatever the CPU
+ * load, and other arguments or paths have other unlucky pids. So the suite
+ * passed or failed with where the machine's pid counter stood (it wraps at
+ * pid_max, 32768, the sooner the busier the machine). Without the plugin no
+ * malloc'd dynamic TLS block exists in the process, so nothing depends on where
+ * one lands: tests/asan_dtls.sh checks that none exists and, as a control, that
+ * libOpenCL's block moved to offset 16 does crash the tracer. */
 void larv_mpi_preinit(void)
 {
     setenv("HWLOC_PLUGINS_BLACKLIST",

@@ -2,7 +2,7 @@
 # AddressSanitizer build only (issue #10, mpi/threads.c). GCC 12's libasan
 # misreads a malloc'd dynamic TLS block that starts 16 bytes into a page, and
 # LeakSanitizer's tracer then crashes at exit; where such a block lands moves
-# with the process id, so the suite failed at random. larv's start-up must leave
+# with the process id, paths and environment, so the suite failed at random. larv's start-up must leave
 # no such block: the preloaded tests/asan_dtls_probe.c lists them (module, offset
 # in its page) when MPI_Finalize is called, and can shift the main thread's
 # 32-byte chunks by N slots before main (LARV_TEST_SHIFT=N).
