@@ -61,6 +61,7 @@ int main(int argc, char **argv)
     if (lrc)
         return lrc;
     int provided, size;
+    larv_mpi_preinit(); /* before MPI_Init: no GPU-discovery plugins (threads.c) */
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     if ((lrc = larv_launch_check(argc, argv, size))) { /* N Slurm tasks, 1 rank each */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../mpi/grid.h"
+#include "../mpi/threads.h"
 #include "check.h"
 
 static int rank, size;
@@ -173,6 +174,7 @@ static void syev_case(size_t n, int root, const larv_grid_shape *shape, int junk
 
 int main(int argc, char **argv)
 {
+    larv_mpi_preinit(); /* as larv does: see mpi/threads.c */
     MPI_Init(&argc, &argv);
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);

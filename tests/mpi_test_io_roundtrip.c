@@ -13,6 +13,7 @@
 
 #include "../io/ckpt.h"
 #include "../src/tensor.h"
+#include "../mpi/threads.h"
 #include "check.h"
 
 static int rank, nranks;
@@ -266,6 +267,7 @@ static void rm_rf(const char *dir)
 
 int main(int argc, char **argv)
 {
+    larv_mpi_preinit(); /* as larv does: see mpi/threads.c */
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);

@@ -8,6 +8,7 @@
 
 #include "../mpi/partition.h"
 #include "../src/layers.h"
+#include "../mpi/threads.h"
 #include "check.h"
 
 /* Every item owned exactly once; per-rank lists consistent and ascending;
@@ -72,6 +73,7 @@ static double urand(void)
 
 int main(int argc, char **argv)
 {
+    larv_mpi_preinit(); /* as larv does: see mpi/threads.c */
     MPI_Init(&argc, &argv);
     int rank, size;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);

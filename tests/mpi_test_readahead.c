@@ -19,6 +19,7 @@
 #include "../io/readahead.h"
 #include "../src/hash.h"
 #include "../src/tensor.h"
+#include "../mpi/threads.h"
 #include "check.h"
 
 #define NF 3 /* checkpoints */
@@ -132,6 +133,7 @@ static void take_and_compare(larv_readahead *ra, larv_ckpt **c, size_t idx, size
 
 int main(int argc, char **argv)
 {
+    larv_mpi_preinit(); /* as larv does: see mpi/threads.c */
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     make_infos();

@@ -12,6 +12,7 @@
 
 #include "../io/coll.h"
 #include "../mpi/select.h"
+#include "../mpi/threads.h"
 #include "check.h"
 
 static int rank, size;
@@ -197,6 +198,7 @@ static void test_coll(void)
 
 int main(int argc, char **argv)
 {
+    larv_mpi_preinit(); /* as larv does: see mpi/threads.c */
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);

@@ -2,7 +2,8 @@
 # The whole test suite, from a fresh Debian machine: installs what is missing,
 # builds larv, and runs
 #   1. every test (unit, MPI at 1/2/4 ranks, CLI, fuzz-corpus replay) in build/;
-#   2. all of them again under AddressSanitizer + UBSan (larv itself too);
+#   2. all of them again under AddressSanitizer + UBSan (larv itself too), then
+#      the ASan CLI tests once more with a busy loop on every core;
 #   3. the read-ahead tests under ThreadSanitizer;
 #   4. each libFuzzer target for a short time (LARV_FUZZ_SECONDS, default 30).
 set -euo pipefail
@@ -18,6 +19,9 @@ echo "== tests under AddressSanitizer + UBSan =="
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DLARV_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 (cd build-asan && ctest --output-on-failure -j"$jobs")
+
+echo "== the ASan CLI tests again, every core busy (LeakSanitizer at exit, issue #10) =="
+bash tests/asan_under_load.sh build-asan
 
 echo "== the read-ahead thread under ThreadSanitizer =="
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DLARV_TSAN=ON >/dev/null

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../io/ckpt.h"
+#include "../mpi/threads.h"
 #include "check.h"
 
 static char dir[256] = "/tmp/larv_io_bad_XXXXXX";
@@ -462,6 +463,7 @@ static void other_cases(void)
 
 int main(int argc, char **argv)
 {
+    larv_mpi_preinit(); /* as larv does: see mpi/threads.c */
     MPI_Init(&argc, &argv);
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
