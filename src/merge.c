@@ -379,6 +379,7 @@ int larv_merge_matrix(larv_method method, size_t m, size_t n, size_t T, const do
     int rc = -1;
     proxy_ctx px;
     int px_ok = 0;
+    unsigned char *untouched = NULL;
     double *G = NULL, *sig2 = NULL, *Ucat = NULL, *Vcat = NULL, *Scat = NULL, *Sum = NULL,
            *tmp = NULL;
     const size_t rr = r * r > 0 ? r * r : 1;
@@ -390,6 +391,16 @@ int larv_merge_matrix(larv_method method, size_t m, size_t n, size_t T, const do
         if (proxy_init(&px, m, n, W0, o->precision == LARV_PREC_SINGLE, err))
             goto out;
         px_ok = 1;
+        /* untouched updates (tau_t exactly zero): marked before tau is workspace */
+        if (!(untouched = calloc(T ? T : 1, 1)))
+            goto oom;
+        for (size_t t = 0; t < T; t++) {
+            const double *A = tau + t * mn;
+            size_t i = 0;
+            while (i < mn && A[i] == 0)
+                i++;
+            untouched[t] = i == mn;
+        }
     }
 
     /* TSV-M: proxies share the per-task factorisation. */
@@ -566,6 +577,11 @@ oom:
     larv_fail(err, LARV_EXIT_FAIL, "out of memory (merge of a %zu x %zu matrix, %zu tasks)", m, n,
               T);
 out:
+    if (rc == 0 && untouched)
+        for (size_t t = 0; t < T; t++)
+            if (untouched[t])
+                e[t] = c[t] = NAN;
+    free(untouched);
     if (px_ok)
         proxy_free(&px);
     free(G);
