@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 pkgs=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools
       libscalapack-openmpi-dev libopenblas-dev liblapacke-dev libjansson-dev libyaml-dev)
-if [ "${1:-}" = test ]; then pkgs+=(clang libclang-rt-dev valgrind python3-numpy slurmctld slurmd slurm-client munge); fi
+if [ "${1:-}" = test ]; then pkgs+=(clang libclang-rt-dev valgrind python3-numpy python3-h5py slurmctld slurmd slurm-client munge); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -488,7 +488,8 @@ static int pass_analysis(ctx_t *x, larv_err *err)
     const larv_merge_cfg *cfg = x->cfg;
     larv_merge_result *r = x->res;
     size_t G = r->ngroups;
-    /* sums per group: e, c, count of (matrix, task) pairs, matrices */
+    /* sums per group: e, c, count of nonzero (matrix, task) pairs, matrices; a
+     * zero update (e[t] NaN, spec "Untouched updates") is left out of the means */
     double *acc = calloc(4 * G, sizeof(double));
     double *e = malloc((x->T + 1) * sizeof(double)), *c = malloc((x->T + 1) * sizeof(double));
     int rc = 0;
@@ -529,6 +530,8 @@ static int pass_analysis(ctx_t *x, larv_err *err)
             x->has_pe[it->idx] = 1;
         }
         for (size_t t = 0; t < x->T; t++) {
+            if (isnan(e[t]))
+                continue;
             acc[0 * G + it->group] += e[t];
             acc[1 * G + it->group] += c[t];
             acc[2 * G + it->group] += 1;
@@ -556,12 +559,13 @@ static int pass_analysis(ctx_t *x, larv_err *err)
             r->c[g] = acc[1 * G + g] / acc[2 * G + g];
         }
     }
-    free(acc);
-    /* scales for the blocks (groups 1..L) */
+    /* scales for the blocks (groups 1..L); a block without nonzero pairs is
+     * untouched (e NaN: larv_scales gives it scale 1) */
     size_t L = (size_t)x->L;
     if (L > 0) {
         for (size_t l = 0; l < L; l++)
-            if (isnan(r->e[l + 1])) {
+            if (acc[3 * G + l + 1] == 0) {
+                free(acc);
                 char nm[32];
                 if (cfg->nproxy_pat)
                     return larv_fail(err, LARV_EXIT_USAGE,
@@ -575,6 +579,7 @@ static int pass_analysis(ctx_t *x, larv_err *err)
             }
         larv_scales(&cfg->larv, L, r->e + 1, r->c + 1, r->chat + 1, r->score + 1, r->scale + 1);
     }
+    free(acc);
     return 0;
 }
 

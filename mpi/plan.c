@@ -27,6 +27,20 @@ int larv_plan_make(const larv_tensor_info *const *tensors, size_t n, const larv_
             maxblock = raw[i];
     }
     p->L = maxblock + 1;
+    /* LARV's default proxies: the block's first MLP matrix; a block without one
+     * uses all its matrices (has_mlp[l]) */
+    unsigned char *has_mlp = calloc(p->L > 0 ? (size_t)p->L : 1, 1);
+    if (!has_mlp) {
+        free(work);
+        free(raw);
+        return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        if (raw[i] >= 0 && tensors[i]->ndim == 2 && tensors[i]->shape[0] > 0 &&
+            tensors[i]->shape[1] > 0 && larv_dtype_is_float(tensors[i]->dtype) &&
+            !larv_match_any(tensors[i]->name, cfg->exclude, cfg->nexclude) &&
+            larv_is_first_mlp(tensors[i]->name))
+            has_mlp[raw[i]] = 1;
     int svd = cfg->method == LARV_TSV || cfg->method == LARV_ISO_C || cfg->method == LARV_ISO_CTS;
     for (size_t i = 0; i < n; i++) {
         const larv_tensor_info *ti = tensors[i];
@@ -44,10 +58,12 @@ int larv_plan_make(const larv_tensor_info *const *tensors, size_t n, const larv_
         if (it->kind == LARV_KIND_MATRIX) {
             it->m = (size_t)ti->shape[0];
             it->n = (size_t)ti->shape[1];
-            /* LARV's proxies: block matrices (those matching --larv-proxy, if given) */
+            /* LARV's proxies: block matrices matching --larv-proxy if given, else
+             * the block's first MLP matrix, else all the block's matrices */
             it->proxy = cfg->larv.rule != LARV_RULE_OFF && g >= 0 &&
-                        (cfg->nproxy_pat == 0 ||
-                         larv_match_any(ti->name, cfg->proxy_pat, cfg->nproxy_pat));
+                        (cfg->nproxy_pat ? larv_match_any(ti->name, cfg->proxy_pat, cfg->nproxy_pat)
+                         : has_mlp[g]    ? larv_is_first_mlp(ti->name)
+                                         : 1);
             /* eigen/SVD work: the SVD mergers, and the proxies */
             factor = svd || it->proxy;
             p->nfactor += factor;
@@ -61,6 +77,7 @@ int larv_plan_make(const larv_tensor_info *const *tensors, size_t n, const larv_
         work[i].cost = it->cost;
     }
     free(raw);
+    free(has_mlp);
     /* more ranks than matrices to factor: teams of g ranks share each matrix */
     int g = cfg->ranks_per_matrix > 0 ? cfg->ranks_per_matrix : larv_team_auto_size(nranks, p->nfactor);
     if (g > nranks)

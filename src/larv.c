@@ -5,6 +5,8 @@
  *    i.e. deepest, block: l/(L-1) is read as 1).
  *  - tiered rules with L == 1: q1 = q2 = a_0, so a_0 <= q1 gives s_low, which
  *    is what numpy's quantile-based split does as well.
+ *  - untouched blocks (e[l] NaN, spec "Untouched updates") keep their place
+ *    in the depth prior d = (l + 1) / L and in the depth rule's l / (L - 1).
  *  - softplus(x) = max(x, 0) + log1p(exp(-|x|)) (stable for any x). */
 #include "larv.h"
 
@@ -108,33 +110,51 @@ void larv_scales(const larv_opts *o, size_t L, const double *e, const double *c,
 {
     if (L == 0)
         return;
+    /* untouched blocks (e[l] NaN) are left out of the standardisation and the
+     * quantiles; their chat and score are NaN and their scale 1 */
+    size_t n = 0;
     double mean = 0;
     for (size_t l = 0; l < L; l++)
-        mean += c[l];
-    mean /= (double)L;
+        if (!isnan(e[l])) {
+            mean += c[l];
+            n++;
+        }
+    double *touched = malloc((n ? n : 1) * sizeof(double));
+    mean /= (double)(n ? n : 1);
     double var = 0;
     for (size_t l = 0; l < L; l++)
-        var += (c[l] - mean) * (c[l] - mean);
-    double sd = sqrt(var / (double)L);
+        if (!isnan(e[l]))
+            var += (c[l] - mean) * (c[l] - mean);
+    double sd = sqrt(var / (double)(n ? n : 1));
     if (sd < 1e-8)
         sd = 1.0;
+    size_t k = 0;
     for (size_t l = 0; l < L; l++) {
+        if (isnan(e[l])) {
+            if (chat)
+                chat[l] = NAN;
+            score[l] = NAN;
+            continue;
+        }
         double ch = (c[l] - mean) / sd;
         if (chat)
             chat[l] = ch;
         double d = (double)(l + 1) / (double)L;
         score[l] = pow(e[l], o->eta) * pow(d, o->rho) / (1.0 + softplus(ch));
+        if (touched)
+            touched[k++] = score[l];
     }
     double q1 = 0, q2 = 0;
-    if (o->rule == LARV_RULE_TIERED3) {
-        q1 = larv_quantile(score, L, 1.0 / 3.0);
-        q2 = larv_quantile(score, L, 2.0 / 3.0);
-    } else if (o->rule == LARV_RULE_TIERED2) {
-        q1 = larv_quantile(score, L, 0.5);
+    if (n > 0 && touched && o->rule == LARV_RULE_TIERED3) {
+        q1 = larv_quantile(touched, n, 1.0 / 3.0);
+        q2 = larv_quantile(touched, n, 2.0 / 3.0);
+    } else if (n > 0 && touched && o->rule == LARV_RULE_TIERED2) {
+        q1 = larv_quantile(touched, n, 0.5);
     }
+    free(touched);
     for (size_t l = 0; l < L; l++) {
         double a = score[l], s = 1.0;
-        switch (o->rule) {
+        switch (isnan(e[l]) ? LARV_RULE_OFF : o->rule) {
         case LARV_RULE_OFF:
             s = 1.0;
             break;

@@ -38,7 +38,10 @@ double larv_quantile(const double *v, size_t n, double q);
 
 /* Scores and scales for L blocks from the per-block mean proxies e[l], c[l].
  * chat, score and scale are outputs of L values each (chat may be NULL).
- * For LARV_RULE_OFF every scale is 1. */
+ * For LARV_RULE_OFF every scale is 1. A block with e[l] NaN is untouched (its
+ * task vectors are zero, spec "Untouched updates"): it is left out of the
+ * standardisation of c and the quantiles, its chat and score are NaN and its
+ * scale 1. */
 void larv_scales(const larv_opts *o, size_t L, const double *e, const double *c, double *chat,
                  double *score, double *scale);
 

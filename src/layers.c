@@ -13,6 +13,16 @@ int larv_match_any(const char *name, char *const *pats, size_t n)
     return 0;
 }
 
+int larv_is_first_mlp(const char *name)
+{
+    static const char *const keys[] = {".mlp.fc1.", ".mlp.c_fc.", ".intermediate.dense.",
+                                       ".DenseReluDense.wi.", ".DenseReluDense.wi_0."};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+        if (strstr(name, keys[k]))
+            return 1;
+    return 0;
+}
+
 /* If name has "<key><digits>." at position p (p == 0 or name[p-1] == '.'), return the number. */
 static long block_at(const char *name, const char *key)
 {

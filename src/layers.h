@@ -29,6 +29,11 @@ long larv_layer_of(const char *name, const larv_group_rules *rules);
 const char *larv_group_name(long g, char *buf, size_t len);
 /* One paragraph that states the rule, for `larv inspect`. */
 const char *larv_group_rule_text(void);
+/* 1 if name is a block's first MLP matrix, LARV's default proxy (spec: "Proxy
+ * matrices"): it contains ".mlp.fc1." (CLIP/ViT), ".mlp.c_fc." (GPT-2),
+ * ".intermediate.dense." (BERT), ".DenseReluDense.wi." or ".DenseReluDense.wi_0."
+ * (T5, T5 v1.1). */
+int larv_is_first_mlp(const char *name);
 /* 1 if name matches any of the fnmatch patterns. */
 int larv_match_any(const char *name, char *const *pats, size_t n);
 

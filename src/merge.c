@@ -580,6 +580,7 @@ int larv_merge_matrix(larv_method method, size_t m, size_t n, size_t T, const do
     double *G = malloc(rr * sizeof(double)), *sig2 = malloc((r ? r : 1) * sizeof(double));
     proxy_ctx px;
     int px_ok = 0, rc = -1;
+    unsigned char *untouched = NULL;
     if (!G || !sig2) {
         MERGE_OOM(m, n, T);
         goto out;
@@ -588,6 +589,18 @@ int larv_merge_matrix(larv_method method, size_t m, size_t n, size_t T, const do
         if (proxy_init(&px, m, n, W0, o->precision == LARV_PREC_SINGLE, err))
             goto out;
         px_ok = 1;
+        /* untouched updates (tau_t exactly zero): marked before tau is workspace */
+        if (!(untouched = calloc(T ? T : 1, 1))) {
+            MERGE_OOM(m, n, T);
+            goto out;
+        }
+        for (size_t t = 0; t < T; t++) {
+            const double *A = tau + t * mn;
+            size_t i = 0;
+            while (i < mn && A[i] == 0)
+                i++;
+            untouched[t] = i == mn;
+        }
     }
     if (method == LARV_TSV) { /* the proxies share the per-task factorisations */
         rc = (M || want_proxy) ? merge_tsv(m, n, T, tau, M, e, c, want_proxy ? &px : NULL, o, G,
@@ -607,6 +620,11 @@ int larv_merge_matrix(larv_method method, size_t m, size_t n, size_t T, const do
     else if (method == LARV_ISO_CTS)
         rc = merge_iso_cts(m, n, T, tau, M, o, err);
 out:
+    if (rc == 0 && untouched)
+        for (size_t t = 0; t < T; t++)
+            if (untouched[t])
+                e[t] = c[t] = NAN;
+    free(untouched);
     if (px_ok)
         proxy_free(&px);
     free(G);

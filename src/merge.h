@@ -40,7 +40,9 @@ void larv_merge_opts_default(larv_merge_opts *o);
  *    method's lambda) for method TA, TSV, ISO_C or ISO_CTS;
  *  - if e != NULL and c != NULL (and W0 != NULL): LARV's proxies per task,
  *    e[t] = r_eff(W0) / (r_eff(tau_t) + 1e-8) and c[t] = the normalised
- *    commutator conflict of W0 and tau_t (spec, LARV section).
+ *    commutator conflict of W0 and tau_t (spec, LARV section); an update
+ *    that is exactly zero (spec: "Untouched updates") gives e[t] = c[t] = NaN,
+ *    which the caller leaves out of the block's means.
  * tau (T matrices) may be overwritten (used as workspace). W0 is the base
  * matrix (m x n). Returns 0, or -1 with a message (e.g. LAPACK failure). */
 int larv_merge_matrix(larv_method method, size_t m, size_t n, size_t T, const double *W0,

@@ -117,9 +117,12 @@ const larv_option larv_options[] = {
      .count_off = OFF(nproxy_pat), .max = LARV_MAX_PATTERNS, .method = -1,
      .report = LARV_REP_PARAMS, .arg = "GLOB",
      .help = "compute the proxies from the block matrices matching GLOB only\n"
-             "(repeatable; default every matrix of the block; all are scaled).\n"
-             "One matrix per block, e.g. --larv-proxy '*.mlp.fc1.*', costs\n"
-             "1/6 of the default on a ViT"},
+             "(repeatable; all matrices are still scaled). Default: the\n"
+             "block's first MLP matrix (mlp.fc1, mlp.c_fc, intermediate.dense,\n"
+             "DenseReluDense.wi), every matrix of a block without one;\n"
+             "--larv-proxy '*' takes every matrix (6x the cost on a ViT).\n"
+             "Blocks whose task vectors are all zero (frozen in fine-tuning)\n"
+             "are left out of the scores and keep scale 1"},
 
     /* ---- how it runs */
     {.name = "allow_nonfinite", .type = LARV_OT_SWITCH, .flags = LARV_OF_IDENTITY,

@@ -37,6 +37,7 @@ run iso-cts-f5 2 --method iso-cts --iso-common 0.5 --larv tiered3
 run ta-exclude 2 --method ta --exclude '*fc2*' --larv tiered3
 # proxies from some of the block matrices only (every matrix still scaled)
 run tsv-proxy-fc1 2 --method tsv --larv tiered3 --larv-proxy '*.mlp.fc1.*'
+run ta-proxy-all 2 --method ta --larv tiered3 --larv-proxy '*'   # every matrix (the default is fc1)
 run iso-c-proxy-two 3 --method iso-c --larv continuous --larv-proxy '*.out_proj.*' --larv-proxy '*fc2*'
 # the result does not depend on the rank count: 1, 2, 3 and 4 ranks agree to 1e-6
 for m in ta ties tsv iso-c iso-cts; do

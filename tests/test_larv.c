@@ -79,5 +79,46 @@ int main(void)
     larv_scales(&o, 3, e, c3, ch3, a3, s3);
     CHECK(isfinite(a3[0]) && isfinite(a3[2]) && a3[2] > 0);
 
+    /* untouched blocks (spec "Untouched updates"): L = 5, blocks 0 and 1 frozen
+     * (e NaN). By hand over the touched blocks 2..4: c = 1, 2, 3 -> mean 2,
+     * population std sqrt(2/3), chat = -sqrt(1.5), 0, sqrt(1.5); with e = 1 the
+     * score is sqrt((l+1)/5) / (1 + softplus(chat)); the tiers split the three
+     * touched scores (numpy quantiles of 3 values: q1 = a_2 + (a_3 - a_2) * 2/3 and
+     * q2 = a_3 + (a_4 - a_3) / 3 when the scores increase): s = 0.5, 1.0, 1.2.
+     * Blocks 0 and 1: chat and score NaN, scale 1 for every rule. */
+    {
+        double eu[5] = {NAN, NAN, 1, 1, 1}, cu[5] = {0, 0, 1, 2, 3}, chu[5], au[5], su[5];
+        larv_opts_default(&o);
+        larv_scales(&o, 5, eu, cu, chu, au, su);
+        double k = sqrt(1.5);
+        CHECK_NEAR(chu[2], -k, 1e-15);
+        CHECK_NEAR(chu[3], 0.0, 1e-15);
+        CHECK_NEAR(chu[4], k, 1e-15);
+        double want[3] = {sqrt(3 / 5.0) / (1 + log1p(exp(-k))), sqrt(4 / 5.0) / (1 + log(2.0)),
+                          sqrt(5 / 5.0) / (1 + k + log1p(exp(-k)))};
+        for (int l = 2; l < 5; l++)
+            CHECK_NEAR(au[l], want[l - 2], 1e-15);
+        CHECK(isnan(chu[0]) && isnan(chu[1]) && isnan(au[0]) && isnan(au[1]));
+        /* tiers from the touched scores only (a_2 > a_3 > a_4 here: decreasing) */
+        CHECK(want[0] > want[1] && want[1] > want[2]);
+        CHECK(su[0] == 1.0 && su[1] == 1.0);
+        CHECK(su[2] == 1.2 && su[3] == 1.0 && su[4] == 0.5);
+        o.rule = LARV_RULE_TIERED2; /* median of three = the middle one -> s_low */
+        larv_scales(&o, 5, eu, cu, NULL, au, su);
+        CHECK(su[0] == 1.0 && su[1] == 1.0 && su[2] == 1.2 && su[3] == 0.5 && su[4] == 0.5);
+        o.rule = LARV_RULE_DEPTH; /* touched blocks keep their depth position */
+        larv_scales(&o, 5, eu, cu, NULL, au, su);
+        CHECK(su[0] == 1.0 && su[1] == 1.0 && fabs(su[2] - 0.85) < 1e-15 && su[4] == 1.2);
+        o.rule = LARV_RULE_CONTINUOUS;
+        larv_scales(&o, 5, eu, cu, NULL, au, su);
+        CHECK(su[0] == 1.0 && su[1] == 1.0);
+        CHECK_NEAR(su[3], 1 + 0.5 * tanh(3.0 * (want[1] - 1)), 1e-15);
+        /* every block untouched: all scales 1 */
+        double en[2] = {NAN, NAN}, cn[2] = {0, 0}, an[2], sn[2];
+        larv_opts_default(&o);
+        larv_scales(&o, 2, en, cn, NULL, an, sn);
+        CHECK(sn[0] == 1.0 && sn[1] == 1.0);
+    }
+
     return check_report();
 }

@@ -430,6 +430,17 @@ static void test_proxies(size_t m, size_t n, size_t T)
         CHECK(cc < 1e-6);
         CHECK(fabs(ee - rw / (rw + 1e-8)) < 1e-12);
     }
+    /* an untouched update (task 1 exactly zero): e = c = NaN for it, the
+     * others unchanged, with every method's route (spec "Untouched updates") */
+    if (T >= 2) {
+        memset(tau + mn, 0, mn * sizeof(double));
+        larv_method ms[4] = {LARV_TA, LARV_TSV, LARV_ISO_C, LARV_ISO_CTS};
+        for (int k = 0; k < 4; k++) {
+            CHECK(run(ms[k], m, n, T, W0, tau, ms[k] == LARV_TA ? NULL : M, e2, c2, NULL) == 0);
+            CHECK(isnan(e2[1]) && isnan(c2[1]));
+            CHECK(fabs(e2[0] - e[0]) <= 1e-10 * e[0] && fabs(c2[0] - c[0]) <= 1e-10 * c[0]);
+        }
+    }
     free(W0), free(tau), free(M);
 }
 

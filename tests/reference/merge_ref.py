@@ -119,25 +119,42 @@ def conflict(w0, d):
 
 
 def scales(rule, e, c, o):
+    """Untouched blocks (e is None: every update zero) are left out of the
+    standardisation and the quantiles; their chat and score are None, scale 1."""
     L = len(e)
-    e, c = np.array(e), np.array(c)
-    std = c.std()
-    chat = (c - c.mean()) / (std if std >= 1e-8 else 1.0)
-    depth = (np.arange(L) + 1) / L
-    score = e ** o["eta"] * depth ** o["rho"] / (1 + np.logaddexp(0, chat))
+    on = [l for l in range(L) if e[l] is not None]
+    chat, score, s = [None] * L, [None] * L, [1.0] * L
+    if not on:
+        return chat, score, s
+    ev, cv = np.array([e[l] for l in on]), np.array([c[l] for l in on])
+    std = cv.std()
+    ch = (cv - cv.mean()) / (std if std >= 1e-8 else 1.0)
+    depth = (np.array(on) + 1) / L
+    sc = ev ** o["eta"] * depth ** o["rho"] / (1 + np.logaddexp(0, ch))
     if rule == "tiered3":
-        q1, q2 = np.quantile(score, [1 / 3, 2 / 3])
-        s = np.where(score <= q1, o["s_low"], np.where(score <= q2, o["s_mid"], o["s_high"]))
+        q1, q2 = np.quantile(sc, [1 / 3, 2 / 3])
+        st = np.where(sc <= q1, o["s_low"], np.where(sc <= q2, o["s_mid"], o["s_high"]))
     elif rule == "tiered2":
-        med = np.quantile(score, 0.5)
-        s = np.where(score <= med, o["s_low"], o["s_high"])
+        med = np.quantile(sc, 0.5)
+        st = np.where(sc <= med, o["s_low"], o["s_high"])
     elif rule == "continuous":
-        s = 1 + 0.5 * np.tanh(o["gamma"] * (score - 1))
+        st = 1 + 0.5 * np.tanh(o["gamma"] * (sc - 1))
     elif rule == "depth":
-        s = o["s_low"] + (o["s_high"] - o["s_low"]) * np.arange(L) / max(L - 1, 1)
+        st = o["s_low"] + (o["s_high"] - o["s_low"]) * np.array(on) / max(L - 1, 1)
     else:
-        s = np.ones(L)
+        st = np.ones(len(on))
+    for k, l in enumerate(on):
+        chat[l], score[l], s[l] = float(ch[k]), float(sc[k]), float(st[k])
     return chat, score, s
+
+
+FIRST_MLP = (".mlp.fc1.", ".mlp.c_fc.", ".intermediate.dense.", ".DenseReluDense.wi.",
+             ".DenseReluDense.wi_0.")
+
+
+def is_first_mlp(name):
+    """LARV's default proxy: the block's first MLP matrix (spec "Proxy matrices")."""
+    return any(k in name for k in FIRST_MLP)
 
 
 def rel(a, b):
@@ -181,20 +198,27 @@ def main():
     ok = True
     if a.larv != "off" and L > 0:
         es, cs = [[] for _ in range(L)], [[] for _ in range(L)]
+        has_mlp = {block_of(nm) for nm in names
+                   if block_of(nm) is not None and is_matrix(nm) and is_first_mlp(nm)}
         for nm in names:
             b = block_of(nm)
             if b is None or not is_matrix(nm):
                 continue
-            if a.larv_proxy and not any(fnmatch.fnmatchcase(nm, p) for p in a.larv_proxy):
-                continue  # proxies from the matching matrices only (every matrix is scaled)
+            if a.larv_proxy:
+                if not any(fnmatch.fnmatchcase(nm, p) for p in a.larv_proxy):
+                    continue  # proxies from the matching matrices only (every matrix is scaled)
+            elif b in has_mlp and not is_first_mlp(nm):
+                continue  # default: the first MLP matrix, else every matrix of the block
             w0 = f64(base[nm][1])
             r0 = reff(w0)
             for t in tasks:
                 d = f64(t[nm][1]) - w0
+                if not d.any():
+                    continue  # an untouched update carries no signal
                 es[b].append(r0 / (reff(d) + 1e-8))
                 cs[b].append(conflict(w0, d))
-        e = [float(np.mean(x)) for x in es]
-        c = [float(np.mean(x)) for x in cs]
+        e = [float(np.mean(x)) if x else None for x in es]
+        c = [float(np.mean(x)) if x else None for x in cs]
         chat, score, s = scales(a.larv, e, c, opts)
         scale = {l: float(s[l]) for l in range(L)}
         if a.report:
@@ -205,6 +229,11 @@ def main():
                 for key, want in (("effective_rank_contrast", e[l]), ("conflict", c[l]),
                                   ("score", score[l]), ("scale", s[l])):
                     got = x[key]
+                    if want is None:  # untouched block: no proxies, no score
+                        if got is not None:
+                            print(f"LARV {key} of block {l}: larv {got}, reference none (untouched)")
+                            ok = False
+                        continue
                     if got is None or abs(got - want) > 1e-7 * max(1.0, abs(want)):
                         print(f"LARV {key} of block {l}: larv {got}, reference {want}")
                         ok = False
