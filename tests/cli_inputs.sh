@@ -100,17 +100,30 @@ for m in tsv iso-cts; do
 done
 
 # -- no silent Inf out: a result that is not finite in the output dtype (F32
-#    here) is refused naming the tensor, whether float64 overflowed (lambda
-#    1e308) or only the rounding to F32 did (lambda 1e45), unless
-#    --allow-nonfinite, which writes it
-run lambda-1e308 65 "not finite in F32|tensor '" o.safetensors -- \
-  $MPIEXEC -np 2 $LARV merge --quiet --method ta --lambda 1e308 --base $B --task $T1 --task $T2 --out o.safetensors
-run lambda-1e45-iso-c 65 "o.h5: tensor '|not finite in F32" o.h5 -- \
-  $LARV merge --quiet --method iso-c --lambda 1e45 --base $B --task $T1 --task $T2 --out o.h5
-run lambda-1e45-tsv 65 "o.safetensors: tensor '|not finite in F32" o.safetensors -- \
-  $LARV merge --quiet --method tsv --lambda 1e45 --base $B --task $T1 --task $T2 --out o.safetensors
+#    here) is refused naming the tensor, unless --allow-nonfinite, which writes
+#    it. lambda is bounded (the option table), so the tasks carry extreme but
+#    finite F32 weights: tensor W scaled to |W| <= 1e38 in each task; the
+#    merged W fits float64 but not F32.
+$PY - $T1 big1.safetensors $T2 big2.safetensors "$W" <<'EOF'
+import json, struct, sys, array
+name = sys.argv[5]
+for src, dst in ((sys.argv[1], sys.argv[2]), (sys.argv[3], sys.argv[4])):
+    with open(src, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]; h = f.read(n); d = bytearray(f.read())
+    b, e = json.loads(h)[name]["data_offsets"]
+    a = array.array("f"); a.frombytes(bytes(d[b:e]))
+    k = 1e38 / max(abs(v) for v in a)
+    a = array.array("f", (v * k for v in a)); d[b:e] = a.tobytes()
+    open(dst, "wb").write(struct.pack("<Q", n) + h + d)
+EOF
+run nonfinite-ta-np2 65 "not finite in F32|tensor '$W'" o.safetensors -- \
+  $MPIEXEC -np 2 $LARV merge --quiet --method ta --lambda 100 --base $B --task big1.safetensors --task big2.safetensors --out o.safetensors
+run nonfinite-iso-c 65 "o.h5: tensor '|not finite in F32" o.h5 -- \
+  $LARV merge --quiet --method iso-c --lambda 100 --base $B --task big1.safetensors --task big2.safetensors --out o.h5
+run nonfinite-tsv 65 "o.safetensors: tensor '|not finite in F32" o.safetensors -- \
+  $LARV merge --quiet --method tsv --lambda 100 --base $B --task big1.safetensors --task big2.safetensors --out o.safetensors
 run allow-nonfinite-writes 0 "" - -- \
-  $LARV merge --quiet --method ta --lambda 1e308 --allow-nonfinite --base $B --task $T1 --task $T2 --out inf.safetensors
+  $LARV merge --quiet --method ta --lambda 100 --allow-nonfinite --base $B --task big1.safetensors --task big2.safetensors --out inf.safetensors
 $PY - inf.safetensors <<'EOF' && ok "allow-nonfinite: the output holds Inf" || bad "allow-nonfinite: no Inf written"
 import json, struct, sys, array, math
 with open(sys.argv[1], "rb") as f:
