@@ -10,7 +10,7 @@ every test number comes from a real `larv merge` at that lambda.
 Also base and fine-tuned rows, and a validation-only check of LARV's tier values.
 
 usage: table.py [--pool DIR] [--larv BIN] [--jobs N] [--json OUT.json] [--methods ...]
-                [--variants ...] [--tiers]
+                [--variants ...] [--tiers] [--quick VARIANT ...]
 Prints Markdown tables; --json writes every number (and is reused as a cache:
 entries already there are not recomputed).
 """
@@ -48,12 +48,11 @@ VARIANTS = {
 }
 # variants evaluated at the default lambda only (--quick), the grid being the
 # costly part (numpy on 2 loaded cores); the val split at the default lambda
-# and, for tier values, at the lambda the validation split chose for tiered3
+# and, for tier values, at the lambda the validation split chose for LARV off
 # tier values checked on the validation split only (--tiers)
 TIERS = {
     "tiered3 0.8/1.0/1.2": ["--larv", "tiered3", "--s-low", "0.8"],
     "tiered3 0.5/1.0/1.5": ["--larv", "tiered3", "--s-high", "1.5"],
-    "tiered3 0.7/1.0/1.1": ["--larv", "tiered3", "--s-low", "0.7", "--s-high", "1.1"],
 }
 
 _pool = None
@@ -133,7 +132,7 @@ def main():
             grid = GRID[m]
             if quick:
                 grid = [DEFAULT_LAMBDA[m]]
-                ref = res.get(f"{m} | tiered3", {}).get("lambda_val")
+                ref = res.get(f"{m} | off", {}).get("lambda_val")
                 if vname in TIERS and ref is not None and ref not in grid:
                     grid.append(ref)
             pre = None  # quick: the test evaluation runs beside the validation one
@@ -208,7 +207,7 @@ def report(res, methods, variants, tasks):
         mean = (f"{pct(np.mean(d))} \\| " + (pct(np.mean(b)) if len(b) == len(d) else "-")) if d else "-"
         print(f"| {v} | " + " | ".join(cells) + f" | {mean} |")
     print("\nValidation accuracy (%), average over tasks: at the default lambda | best on the grid "
-          "(quick rows: at the lambda chosen for tiered3)\n")
+          "(tier rows: at the lambda chosen for LARV off)\n")
     print("| LARV | " + " | ".join(NAMES[m] for m in methods) + " | mean |")
     print("|---" * (len(methods) + 2) + "|")
     for v in variants:
@@ -219,9 +218,9 @@ def report(res, methods, variants, tasks):
                 cells.append("-")
                 continue
             d.append(r["val"][repr(DEFAULT_LAMBDA[m])]["average"])
-            if r.get("quick"):  # tier values: at the lambda the validation chose for tiered3
-                ref = res.get(f"{m} | tiered3", {}).get("lambda_val")
-                if ref is None or repr(ref) not in r["val"]:
+            if r.get("quick"):  # tier values: at the lambda the validation chose for LARV off
+                ref = res.get(f"{m} | off", {}).get("lambda_val")
+                if v not in TIERS or ref is None or repr(ref) not in r["val"]:
                     cells.append(f"{pct(d[-1])} \\| -")
                     continue
                 b.append(r["val"][repr(ref)]["average"])
