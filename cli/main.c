@@ -5,6 +5,7 @@
 
 #include "../src/err.h"
 #include "cmd.h"
+#include "../io/coll.h"
 #include "../mpi/launch.h"
 #include "../mpi/threads.h"
 
@@ -70,7 +71,10 @@ int main(int argc, char **argv)
     }
     /* A failing rank must not leave the others hanging: MPI calls return their
      * errors, which are checked and agreed across ranks (io/coll.h). */
-    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    larv_err err;
+    larv_err_clear(&err);
+    if (LARV_MPI(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN), &err))
+        larv_mpi_fatal(&err); /* no error can be agreed without it (io/coll.h, rule 3) */
     larv_blas_threads_init(MPI_COMM_WORLD); /* BLAS threads = cores per node-local rank */
     int rc = fn(argc - 1, argv + 1);
     MPI_Finalize();

@@ -3,8 +3,11 @@
 #include "threads.h"
 
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+
+#include "../io/coll.h"
 
 void openblas_set_num_threads(int num_threads); /* OpenBLAS */
 
@@ -47,9 +50,17 @@ int larv_blas_threads_init(MPI_Comm comm)
 {
     MPI_Comm node;
     int local = 1;
-    if (MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
+    larv_err err;
+    larv_err_clear(&err);
+    /* A failure here only sizes the BLAS threads as for one rank per node:
+     * a warning, not an error (io/coll.h, rule 1). */
+    if (LARV_MPI(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node), &err) ==
+        0) {
         MPI_Comm_size(node, &local);
-        MPI_Comm_free(&node);
+        if (LARV_MPI(MPI_Comm_free(&node), &err))
+            fprintf(stderr, "larv: warning: %s\n", err.msg);
+    } else {
+        fprintf(stderr, "larv: warning: %s; BLAS threads sized for one rank per node\n", err.msg);
     }
     if (set_in_env("OPENBLAS_NUM_THREADS") || set_in_env("OMP_NUM_THREADS") ||
         set_in_env("GOTO_NUM_THREADS"))
