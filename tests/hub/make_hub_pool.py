@@ -26,7 +26,7 @@ nearest even; BF16: round to nearest even on the float32 bits).
 
 usage: make_hub_pool.py OUT [--tasks N] [--dtypes F32,F16,BF16,...]
          [--base-dtype F32] [--shard-base BYTES] [--two-tower] [--position-ids]
-         [--layers L] [--text-layers L] [--width W] [--seed S]
+         [--base-like-tasks] [--layers L] [--text-layers L] [--width W] [--seed S]
 """
 import argparse
 import json
@@ -196,6 +196,8 @@ def main():
     ap.add_argument("--two-tower", action="store_true", help="tasks fine-tune both towers")
     ap.add_argument("--position-ids", action="store_true", help="I64 position_ids in the base")
     ap.add_argument("--position-ids-in-tasks", action="store_true")
+    ap.add_argument("--base-like-tasks", action="store_true",
+                    help="the base holds only the tensors the tasks have (no full CLIPModel)")
     ap.add_argument("--layers", type=int, default=3)
     ap.add_argument("--text-layers", type=int, default=2)
     ap.add_argument("--width", type=int, default=16)
@@ -211,6 +213,9 @@ def main():
     bdir = os.path.join(a.out, "base")
     os.makedirs(bdir, exist_ok=True)
     bw = {n: (v, a.base_dtype if dt == "F32" else dt) for n, (v, dt) in base.items()}
+    if a.base_like_tasks:
+        keep = finetune(base, 0, a, "F32")
+        bw = {n: bw[n] for n in keep}
     if a.shard_base:
         write_sharded(bdir, bw, a.shard_base)
     else:
