@@ -229,7 +229,7 @@ int larv_grouping_make(const char *const *names, size_t n, const larv_group_rule
             }
             stk[i] = (long)s;
         } else {
-            long s = model ? -1 : stack_of_outside(names[i], g->stacks, nb);
+            long s = nb == 0 ? -1 : stack_of_outside(names[i], g->stacks, nb);
             stk[i] = s < 0 ? (long)nb : s;
         }
         if (stk[i] == (long)nb)
