@@ -1,8 +1,10 @@
-/* larv inspect FILE [--json]: format, tensors (dtype, shape, bytes, layer
- * group), totals, number of blocks and the grouping rule. Rank 0 prints. */
+/* larv inspect FILE [--json] [--embed-pattern GLOB] [--head-pattern GLOB]:
+ * format, tensors (dtype, shape, bytes, stack and layer group), totals, the
+ * stacks with their blocks and the grouping rule. Rank 0 prints. */
 #include <jansson.h>
 #include <mpi.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../io/ckpt.h"
@@ -10,21 +12,28 @@
 #include "cmd.h"
 
 static const char help[] =
-    "usage: larv inspect FILE [--json]\n"
+    "usage: larv inspect FILE [--json] [--embed-pattern GLOB] [--head-pattern GLOB]\n"
     "\n"
-    "List a checkpoint's tensors: name, dtype, shape, bytes and layer group (embed, a\n"
-    "block index, or head), then the totals (tensors, parameters, bytes), the number\n"
-    "of blocks L and the rule that assigns tensors to groups. FILE is HDF5 (.h5,\n"
-    ".hdf5), safetensors (.safetensors) or sharded safetensors\n"
-    "(.safetensors.index.json). The whole header is validated; no tensor data is read.\n"
+    "List a checkpoint's tensors: name, dtype, shape, bytes, stack and layer group\n"
+    "(embed, a block index, or head), then the totals (tensors, parameters, bytes),\n"
+    "the stacks (a two-tower model such as CLIP has two: text_model.encoder.layers and\n"
+    "vision_model.encoder.layers; names outside every tower go to the stack 'model')\n"
+    "with their blocks L, and the rule that assigns tensors to groups, as `larv merge`\n"
+    "groups them for LARV. FILE is HDF5 (.h5, .hdf5), safetensors (.safetensors) or\n"
+    "sharded safetensors (.safetensors.index.json). The whole header is validated; no\n"
+    "tensor data is read.\n"
     "\n"
     "options:\n"
-    "  --json     machine-readable output (one JSON object)\n"
-    "  -h, --help this text\n"
+    "  --json               machine-readable output (one JSON object)\n"
+    "  --embed-pattern GLOB names matching go to group embed (repeatable; as in merge;\n"
+    "                       STACK=GLOB also puts them into that stack)\n"
+    "  --head-pattern GLOB  names matching go to group head (likewise)\n"
+    "  -h, --help           this text\n"
     "\n"
     "examples:\n"
     "  larv inspect pool/base.safetensors\n"
     "  larv inspect model.safetensors.index.json --json | jq '.tensors[] | .name'\n"
+    "  larv inspect clip/model.safetensors --head-pattern 'vision_model.encoder.layers=logit_scale'\n"
     "\n"
     "exit codes: 0 ok, 64 bad usage, 65 malformed file, 66 file missing or unreadable\n";
 
@@ -38,24 +47,32 @@ static const char *fmt_name(larv_format f)
     return "?";
 }
 
-static int print_json(const larv_ckpt *c, long nblocks, uint64_t params, uint64_t bytes)
+static int print_json(const larv_ckpt *c, const larv_grouping *gr, uint64_t params,
+                      uint64_t bytes)
 {
-    json_t *root = json_object(), *ts = json_array(), *md = json_object();
+    json_t *root = json_object(), *ts = json_array(), *md = json_object(), *st = json_array();
     char g[32];
     for (size_t i = 0; i < larv_ckpt_ntensors(c); i++) {
         const larv_tensor_info *t = larv_ckpt_tensor(c, i);
         json_t *shape = json_array();
         for (int d = 0; d < t->ndim; d++)
             json_array_append_new(shape, json_integer((json_int_t)t->shape[d]));
-        long grp = larv_layer_of(t->name, NULL);
+        size_t grp = gr->group[i];
         json_t *e = json_object();
         json_object_set_new(e, "name", json_string(t->name));
         json_object_set_new(e, "dtype", json_string(larv_dtype_name(t->dtype)));
         json_object_set_new(e, "shape", shape);
         json_object_set_new(e, "numel", json_integer((json_int_t)t->numel));
         json_object_set_new(e, "bytes", json_integer((json_int_t)t->nbytes));
-        json_object_set_new(e, "group", json_string(larv_group_name(grp, g, sizeof g)));
+        json_object_set_new(e, "group", json_string(larv_group_name(gr->gblock[grp], g, sizeof g)));
+        json_object_set_new(e, "stack", json_string(gr->stacks[gr->gstack[grp]].name));
         json_array_append_new(ts, e);
+    }
+    for (size_t s = 0; s < gr->nstacks; s++) {
+        json_t *e = json_object();
+        json_object_set_new(e, "name", json_string(gr->stacks[s].name));
+        json_object_set_new(e, "blocks", json_integer(gr->stacks[s].L));
+        json_array_append_new(st, e);
     }
     for (size_t i = 0; i < larv_ckpt_nmeta(c); i++) {
         const larv_kv *kv = larv_ckpt_meta_at(c, i);
@@ -67,7 +84,8 @@ static int print_json(const larv_ckpt *c, long nblocks, uint64_t params, uint64_
     json_object_set_new(root, "n_tensors", json_integer((json_int_t)larv_ckpt_ntensors(c)));
     json_object_set_new(root, "n_params", json_integer((json_int_t)params));
     json_object_set_new(root, "tensor_bytes", json_integer((json_int_t)bytes));
-    json_object_set_new(root, "blocks", json_integer(nblocks));
+    json_object_set_new(root, "blocks", json_integer(gr->L));
+    json_object_set_new(root, "stacks", st);
     json_object_set_new(root, "group_rule", json_string(larv_group_rule_text()));
     json_object_set_new(root, "metadata", md);
     json_object_set_new(root, "tensors", ts);
@@ -81,6 +99,8 @@ int larv_cmd_inspect(int argc, char **argv)
 {
     const char *path = NULL;
     int as_json = 0, rank;
+    char *embed[LARV_MAX_PATTERNS], *head[LARV_MAX_PATTERNS];
+    size_t nembed = 0, nhead = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -89,6 +109,19 @@ int larv_cmd_inspect(int argc, char **argv)
             return LARV_EXIT_OK;
         } else if (strcmp(argv[i], "--json") == 0) {
             as_json = 1;
+        } else if (strcmp(argv[i], "--embed-pattern") == 0 || strcmp(argv[i], "--head-pattern") == 0) {
+            int is_head = argv[i][2] == 'h';
+            if (i + 1 >= argc || !argv[i + 1][0] ||
+                (is_head ? nhead : nembed) >= LARV_MAX_PATTERNS) {
+                if (rank == 0)
+                    fprintf(stderr, "larv inspect: %s needs a GLOB (at most %d)\n", argv[i],
+                            LARV_MAX_PATTERNS);
+                return LARV_EXIT_USAGE;
+            }
+            if (is_head)
+                head[nhead++] = argv[++i];
+            else
+                embed[nembed++] = argv[++i];
         } else if (argv[i][0] == '-' && argv[i][1]) {
             if (rank == 0)
                 fprintf(stderr, "larv inspect: unknown option '%s'\n\n%s", argv[i], help);
@@ -115,25 +148,36 @@ int larv_cmd_inspect(int argc, char **argv)
         return err.code ? err.code : LARV_EXIT_FAIL;
     }
     uint64_t params = 0, bytes = 0;
-    long maxblock = -1;
     size_t n = larv_ckpt_ntensors(c), width = 4;
+    const char **names = malloc((n ? n : 1) * sizeof *names);
+    larv_grouping gr;
+    larv_group_rules rules = {embed, nembed, head, nhead};
+    if (!names) {
+        larv_ckpt_close(c);
+        return LARV_EXIT_FAIL;
+    }
     for (size_t i = 0; i < n; i++) {
         const larv_tensor_info *t = larv_ckpt_tensor(c, i);
         params += t->numel;
         bytes += t->nbytes;
-        long g = larv_layer_of(t->name, NULL);
-        if (g > maxblock)
-            maxblock = g;
+        names[i] = t->name;
         if (strlen(t->name) > width)
             width = strlen(t->name);
     }
     if (width > 72)
         width = 72;
-    long nblocks = maxblock + 1;
+    int grc = larv_grouping_make(names, n, &rules, &gr, &err);
+    free(names);
+    if (grc) {
+        if (rank == 0)
+            fprintf(stderr, "larv inspect: %s: %s\n", path, err.msg);
+        larv_ckpt_close(c);
+        return err.code ? err.code : LARV_EXIT_FAIL;
+    }
     int rc = LARV_EXIT_OK;
     if (rank == 0) {
         if (as_json) {
-            if (print_json(c, nblocks, params, bytes))
+            if (print_json(c, &gr, params, bytes))
                 rc = LARV_EXIT_FAIL;
         } else {
             printf("file:    %s\n", path);
@@ -146,23 +190,34 @@ int larv_cmd_inspect(int argc, char **argv)
             }
             printf("\n%-*s  %-5s  %-20s  %14s  %s\n", (int)width, "name", "dtype", "shape",
                    "bytes", "group");
-            char sh[256], g[32];
+            char sh[256], lab[300];
             for (size_t i = 0; i < n; i++) {
                 const larv_tensor_info *t = larv_ckpt_tensor(c, i);
                 printf("%-*s  %-5s  %-20s  %14llu  %s\n", (int)width, t->name,
                        larv_dtype_name(t->dtype), larv_shape_str(t, sh, sizeof sh),
                        (unsigned long long)t->nbytes,
-                       larv_group_name(larv_layer_of(t->name, NULL), g, sizeof g));
+                       larv_grouping_label(&gr, gr.group[i], lab, sizeof lab));
             }
             printf("\ntensors:    %zu\n", n);
             printf("parameters: %llu\n", (unsigned long long)params);
             printf("bytes:      %llu (tensor data), %llu on disk\n", (unsigned long long)bytes,
                    (unsigned long long)larv_ckpt_file_bytes(c));
-            printf("blocks (L): %ld\n", nblocks);
+            printf("blocks (L): %ld\n", gr.L);
+            for (size_t s = 0; s < gr.nstacks; s++) {
+                size_t cnt[3] = {0, 0, 0}; /* embed, blocks, head tensors */
+                for (size_t i = 0; i < n; i++)
+                    if (gr.gstack[gr.group[i]] == (int)s) {
+                        long b = gr.gblock[gr.group[i]];
+                        cnt[b == LARV_GROUP_EMBED ? 0 : b == LARV_GROUP_HEAD ? 2 : 1]++;
+                    }
+                printf("stack:      %s: %ld blocks; tensors: %zu embed, %zu in blocks, %zu head\n",
+                       gr.stacks[s].name, gr.stacks[s].L, cnt[0], cnt[1], cnt[2]);
+            }
             printf("grouping:   %s\n", larv_group_rule_text());
         }
         fflush(stdout);
     }
+    larv_grouping_free(&gr);
     larv_ckpt_close(c);
     return rc;
 }

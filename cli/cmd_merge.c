@@ -177,10 +177,13 @@ static void print_table(const larv_merge_cfg *cfg, const larv_merge_result *r)
            larv_rule_name(cfg->larv.rule));
     printf("%-6s %8s %12s %12s %10s %10s %7s\n", "group", "matrices", "eff-rank-c", "conflict",
            "conflict-z", "score", "scale");
+    const larv_grouping *gr = &r->grouping;
     for (size_t g = 0; g < r->ngroups; g++) {
         char nm[32];
-        long grp = g == 0 ? LARV_GROUP_EMBED : g == r->ngroups - 1 ? LARV_GROUP_HEAD : (long)g - 1;
-        larv_group_name(grp, nm, sizeof nm);
+        if (gr->nstacks > 1 && gr->stacks[gr->gstack[g]].g0 == g) /* each stack its own table */
+            printf("stack %s (%ld blocks)\n", gr->stacks[gr->gstack[g]].name,
+                   gr->stacks[gr->gstack[g]].L);
+        larv_group_name(gr->gblock[g], nm, sizeof nm);
         printf("%-6s %8d ", nm, r->nmatrix[g]);
         if (isfinite(r->e[g]))
             printf("%12.5g %12.5g %10.4f %10.5g ", r->e[g], r->c[g], r->chat[g], r->score[g]);
@@ -193,8 +196,9 @@ static void print_table(const larv_merge_cfg *cfg, const larv_merge_result *r)
         for (size_t i = 0; i < cfg->nproxy_pat; i++)
             printf(" '%s'", cfg->proxy_pat[i]);
         printf(" (per block:");
-        for (size_t g = 1; g + 1 < r->ngroups; g++)
-            printf(" %d", r->nproxy[g]);
+        for (size_t g = 0; g < r->ngroups; g++)
+            if (gr->gblock[g] >= 0)
+                printf(" %d", r->nproxy[g]);
         printf(")\n");
     }
 }

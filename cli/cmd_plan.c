@@ -158,10 +158,11 @@ int larv_cmd_plan(int argc, char **argv)
         }
         larv_plan one;
         if (rc == 0 && larv_plan_make(infos, n, &cfg, (size_t)T, 1, &one, &err) == 0) {
-            printf("(%zu matrices need eigen/SVD work; %ld blocks + embed + head = %ld layer "
-                   "groups: ranks beyond that own single tensors, beyond 2 x the matrices they "
+            printf("(%zu matrices need eigen/SVD work; %ld blocks + embed + head = %zu layer "
+                   "groups%s: ranks beyond that own single tensors, beyond 2 x the matrices they "
                    "form teams)\n",
-                   one.nfactor, one.L, one.L + 2);
+                   one.nfactor, one.L, one.grouping.ngroups,
+                   one.grouping.nstacks > 1 ? " over the stacks" : "");
             larv_plan_free(&one);
         }
     }

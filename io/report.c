@@ -78,8 +78,14 @@ char *larv_report_json(const larv_merge_cfg *cfg, const larv_merge_result *res, 
     for (size_t g = 0; g < res->ngroups; g++) {
         json_t *l = json_object();
         char nm[32];
-        long grp = g == 0 ? LARV_GROUP_EMBED : g == res->ngroups - 1 ? LARV_GROUP_HEAD : (long)g - 1;
+        const larv_grouping *gr = &res->grouping;
+        long grp = gr->gblock ? gr->gblock[g]
+                   : g == 0   ? LARV_GROUP_EMBED
+                   : g == res->ngroups - 1 ? LARV_GROUP_HEAD
+                                           : (long)g - 1;
         json_object_set_new(l, "name", json_string(larv_group_name(grp, nm, sizeof nm)));
+        if (gr->gstack) /* the stack (src/layers.h): blocks are numbered within it */
+            json_object_set_new(l, "stack", json_string(gr->stacks[gr->gstack[g]].name));
         json_object_set_new(l, "matrices", json_integer(res->nmatrix ? res->nmatrix[g] : 0));
         json_object_set_new(l, "proxy_matrices", json_integer(res->nproxy ? res->nproxy[g] : 0));
         json_object_set_new(l, "effective_rank_contrast", num_or_null(res->e[g]));

@@ -303,6 +303,8 @@ static int build_plan(ctx_t *x, larv_err *err)
         it->proxy = p.items[i].proxy;
     }
     int g = p.team_size;
+    x->res->grouping = p.grouping; /* the stacks and groups, for the result's layer table */
+    p.grouping = (larv_grouping){0};
     larv_plan_free(&p);
     if (larv_team_make(x->comm, g, &x->team, err))
         return -1;
@@ -559,25 +561,30 @@ static int pass_analysis(ctx_t *x, larv_err *err)
             r->c[g] = acc[1 * G + g] / acc[2 * G + g];
         }
     }
-    /* scales for the blocks (groups 1..L); a block without nonzero pairs is
-     * untouched (e NaN: larv_scales gives it scale 1) */
-    size_t L = (size_t)x->L;
-    if (L > 0) {
+    /* scales for the blocks, stack by stack (each its own depth, standardisation
+     * and quantiles); a block without nonzero pairs is untouched (e NaN:
+     * larv_scales gives it scale 1) */
+    const larv_grouping *gr = &r->grouping;
+    for (size_t s = 0; s < gr->nstacks; s++) {
+        size_t L = (size_t)gr->stacks[s].L, b1 = gr->stacks[s].g0 + 1; /* block 0's group */
         for (size_t l = 0; l < L; l++)
-            if (acc[3 * G + l + 1] == 0) {
+            if (acc[3 * G + b1 + l] == 0) {
                 free(acc);
-                char nm[32];
+                char nm[300];
+                larv_grouping_label(gr, b1 + l, nm, sizeof nm);
                 if (cfg->nproxy_pat)
                     return larv_fail(err, LARV_EXIT_USAGE,
                                      "block %s has no matrix parameter matching --larv-proxy, so "
                                      "LARV has no proxies for it",
-                                     larv_group_name((long)l, nm, sizeof nm));
+                                     nm);
                 return larv_fail(err, LARV_EXIT_DATAERR,
                                  "block %s has no matrix parameter, so LARV has no proxies for it "
                                  "(use --larv off or --exclude fewer tensors)",
-                                 larv_group_name((long)l, nm, sizeof nm));
+                                 nm);
             }
-        larv_scales(&cfg->larv, L, r->e + 1, r->c + 1, r->chat + 1, r->score + 1, r->scale + 1);
+        if (L > 0)
+            larv_scales(&cfg->larv, L, r->e + b1, r->c + b1, r->chat + b1, r->score + b1,
+                        r->scale + b1);
     }
     free(acc);
     return 0;
@@ -1031,7 +1038,7 @@ static int open_readahead(ctx_t *x, larv_err *err)
 static int alloc_result(ctx_t *x, larv_err *err)
 {
     larv_merge_result *r = x->res;
-    size_t G = (size_t)x->L + 2;
+    size_t G = r->grouping.ngroups; /* with one stack L + 2 */
     r->L = x->L;
     r->ngroups = G;
     r->T = x->T;
@@ -1058,9 +1065,10 @@ static int alloc_result(ctx_t *x, larv_err *err)
         r->nmatrix[x->items[i].group] += x->items[i].kind == K_MATRIX;
         r->nproxy[x->items[i].group] += x->items[i].proxy;
     }
-    if (x->cfg->larv.rule != LARV_RULE_OFF) {
-        r->scale[0] = x->cfg->larv.embed_scale;
-        r->scale[G - 1] = x->cfg->larv.head_scale;
+    for (size_t s = 0; s < r->grouping.nstacks && x->cfg->larv.rule != LARV_RULE_OFF; s++) {
+        const larv_stack *st = &r->grouping.stacks[s];
+        r->scale[st->g0] = x->cfg->larv.embed_scale;
+        r->scale[st->g0 + (size_t)st->L + 1] = x->cfg->larv.head_scale;
     }
     return 0;
 }

@@ -12,41 +12,40 @@ int larv_plan_make(const larv_tensor_info *const *tensors, size_t n, const larv_
     larv_group_rules rules = {cfg->embed_pat, cfg->nembed_pat, cfg->head_pat, cfg->nhead_pat};
     *p = (larv_plan){0};
     p->nt = n;
+    const char **names = malloc((n ? n : 1) * sizeof *names);
+    if (!names)
+        return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        names[i] = tensors[i]->name;
+    int grc = larv_grouping_make(names, n, &rules, &p->grouping, err);
+    free(names);
+    if (grc)
+        return -1;
+    const larv_grouping *gr = &p->grouping;
+    p->L = gr->L;
     p->items = calloc(n ? n : 1, sizeof *p->items);
     larv_work_item *work = calloc(n ? n : 1, sizeof *work);
-    long *raw = malloc((n ? n : 1) * sizeof(long));
-    if (!p->items || !work || !raw) {
-        free(work);
-        free(raw);
-        return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
-    }
-    long maxblock = -1;
-    for (size_t i = 0; i < n; i++) {
-        raw[i] = larv_layer_of(tensors[i]->name, &rules);
-        if (raw[i] > maxblock)
-            maxblock = raw[i];
-    }
-    p->L = maxblock + 1;
     /* LARV's default proxies: the block's first MLP matrix; a block without one
-     * uses all its matrices (has_mlp[l]) */
-    unsigned char *has_mlp = calloc(p->L > 0 ? (size_t)p->L : 1, 1);
-    if (!has_mlp) {
+     * uses all its matrices (has_mlp[group]) */
+    unsigned char *has_mlp = calloc(gr->ngroups, 1);
+    if (!p->items || !work || !has_mlp) {
         free(work);
-        free(raw);
+        free(has_mlp);
+        larv_plan_free(p);
         return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
     }
     for (size_t i = 0; i < n; i++)
-        if (raw[i] >= 0 && tensors[i]->ndim == 2 && tensors[i]->shape[0] > 0 &&
+        if (gr->gblock[gr->group[i]] >= 0 && tensors[i]->ndim == 2 && tensors[i]->shape[0] > 0 &&
             tensors[i]->shape[1] > 0 && larv_dtype_is_float(tensors[i]->dtype) &&
             !larv_match_any(tensors[i]->name, cfg->exclude, cfg->nexclude) &&
             larv_is_first_mlp(tensors[i]->name))
-            has_mlp[raw[i]] = 1;
+            has_mlp[gr->group[i]] = 1;
     int svd = cfg->method == LARV_TSV || cfg->method == LARV_ISO_C || cfg->method == LARV_ISO_CTS;
     for (size_t i = 0; i < n; i++) {
         const larv_tensor_info *ti = tensors[i];
         larv_plan_item *it = &p->items[i];
-        long g = raw[i];
-        it->group = g == LARV_GROUP_EMBED ? 0 : g == LARV_GROUP_HEAD ? p->L + 1 : g + 1;
+        it->group = (long)gr->group[i];
+        long g = gr->gblock[it->group]; /* block in its stack, or embed / head */
         int excluded = larv_match_any(ti->name, cfg->exclude, cfg->nexclude);
         if (!larv_dtype_is_float(ti->dtype) || (excluded && cfg->method == LARV_TIES))
             it->kind = LARV_KIND_KEEP;
@@ -62,7 +61,7 @@ int larv_plan_make(const larv_tensor_info *const *tensors, size_t n, const larv_
              * the block's first MLP matrix, else all the block's matrices */
             it->proxy = cfg->larv.rule != LARV_RULE_OFF && g >= 0 &&
                         (cfg->nproxy_pat ? larv_match_any(ti->name, cfg->proxy_pat, cfg->nproxy_pat)
-                         : has_mlp[g]    ? larv_is_first_mlp(ti->name)
+                         : has_mlp[it->group] ? larv_is_first_mlp(ti->name)
                                          : 1);
             /* eigen/SVD work: the SVD mergers, and the proxies */
             factor = svd || it->proxy;
@@ -76,7 +75,6 @@ int larv_plan_make(const larv_tensor_info *const *tensors, size_t n, const larv_
         work[i].group = it->group;
         work[i].cost = it->cost;
     }
-    free(raw);
     free(has_mlp);
     /* more ranks than matrices to factor: teams of g ranks share each matrix */
     int g = cfg->ranks_per_matrix > 0 ? cfg->ranks_per_matrix : larv_team_auto_size(nranks, p->nfactor);
@@ -89,8 +87,10 @@ int larv_plan_make(const larv_tensor_info *const *tensors, size_t n, const larv_
     larv_partition part = {0};
     int rc = larv_partition_make(work, n, p->nteams, &part, err);
     free(work);
-    if (rc)
+    if (rc) {
+        larv_plan_free(p);
         return -1;
+    }
     p->imbalance = part.imbalance;
     p->max_cost = part.max_cost;
     p->total_cost = part.total_cost;
@@ -107,4 +107,5 @@ void larv_plan_free(larv_plan *p)
 {
     free(p->items);
     p->items = NULL;
+    larv_grouping_free(&p->grouping);
 }

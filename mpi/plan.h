@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+#include "../src/layers.h"
 #include "../src/tensor.h"
 #include "../src/merge_cfg.h"
 
@@ -25,7 +26,8 @@ typedef struct {
 typedef struct {
     size_t nt;
     larv_plan_item *items;
-    long L;              /* blocks */
+    long L;              /* blocks, over all stacks */
+    larv_grouping grouping; /* stacks and groups (src/layers.h) */
     size_t nfactor;      /* matrices that need eigen/SVD work */
     int team_size;       /* ranks per team (1 = no teams) */
     int nteams;          /* units of ownership: ranks / team_size */

@@ -58,5 +58,6 @@ void larv_merge_result_free(larv_merge_result *r)
     free(r->ties_thr);
     free(r->input_digest);
     free(r->input_bytes);
+    larv_grouping_free(&r->grouping);
     memset(r, 0, sizeof *r);
 }

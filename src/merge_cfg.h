@@ -8,6 +8,7 @@
 
 #include "err.h"
 #include "larv.h"
+#include "layers.h"
 #include "merge.h"
 
 #define LARV_MAX_TASKS 4096
@@ -58,11 +59,13 @@ enum {
     LARV_NPASSES
 };
 
-/* What a merge reports. Layer groups are indexed 0 = embed, 1 .. L = blocks
- * 0 .. L-1, L+1 = head. */
+/* What a merge reports. Layer groups are indexed as grouping says: stack by
+ * stack, embed, blocks 0 .. L_stack-1, head; with one stack 0 = embed,
+ * 1 .. L = blocks 0 .. L-1, L+1 = head. */
 typedef struct {
-    long L;              /* number of blocks */
-    size_t ngroups;      /* L + 2 */
+    long L;              /* number of blocks (over all stacks) */
+    size_t ngroups;      /* sum over stacks of L_stack + 2 (one stack: L + 2) */
+    larv_grouping grouping; /* the stacks; gstack/gblock name each group */
     double *e, *c;       /* mean proxies per group (NaN where none: embed, head, LARV off) */
     double *chat, *score, *scale;
     int *nmatrix;        /* matrix parameters per group */

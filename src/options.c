@@ -108,11 +108,13 @@ const larv_option larv_options[] = {
     {.name = "embed_pattern", .alias = "embed_patterns", .type = LARV_OT_LIST,
      .flags = LARV_OF_IDENTITY, .off = OFF(embed_pat), .count_off = OFF(nembed_pat),
      .max = LARV_MAX_PATTERNS, .method = -1, .report = LARV_REP_PARAMS_SET, .arg = "GLOB",
-     .help = "put matching names in group embed (repeatable)"},
+     .help = "put matching names (outside blocks) in group embed (repeatable); "
+             "STACK=GLOB also puts them into that stack (larv inspect lists the stacks)"},
     {.name = "head_pattern", .alias = "head_patterns", .type = LARV_OT_LIST,
      .flags = LARV_OF_IDENTITY, .off = OFF(head_pat), .count_off = OFF(nhead_pat),
      .max = LARV_MAX_PATTERNS, .method = -1, .report = LARV_REP_PARAMS_SET, .arg = "GLOB",
-     .help = "put matching names in group head (repeatable)"},
+     .help = "put matching names (outside blocks) in group head (repeatable); "
+             "STACK=GLOB also puts them into that stack"},
     {.name = "larv_proxy", .type = LARV_OT_LIST, .flags = LARV_OF_IDENTITY, .off = OFF(proxy_pat),
      .count_off = OFF(nproxy_pat), .max = LARV_MAX_PATTERNS, .method = -1,
      .report = LARV_REP_PARAMS, .arg = "GLOB",

@@ -48,12 +48,16 @@ def load(path):
     return out, hdr.get("__metadata__", {})
 
 
+BLOCK = re.compile(r"(?:^|\.)(layers|resblocks|layer|block|h)\.(\d+)\.")
+
+
 def block_of(name):
-    for key in ("layers", "resblocks", "layer", "h"):
-        m = re.search(r"(?:^|\.)" + key + r"\.(\d+)\.", name)
-        if m:
-            return int(m.group(1))
-    return None
+    """(stack, block) from the leftmost block key of the name (spec "Layers": T5's
+    encoder.block.3.layer.1. is block 3 of stack encoder.block), or None."""
+    m = BLOCK.search(name)
+    if not m:
+        return None
+    return name[:m.end(1)], int(m.group(2))
 
 
 def svd(a):
@@ -190,14 +194,18 @@ def main():
     is_float = lambda nm: base[nm][0] in FLOATS
     is_matrix = lambda nm: is_float(nm) and base[nm][1].ndim == 2 and not excluded(nm)
     f64 = lambda arr: arr.astype(np.float64)
-    blocks = sorted({block_of(nm) for nm in names if block_of(nm) is not None})
-    L = blocks[-1] + 1 if blocks else 0
+    # stacks: each with its own blocks 0..L-1 and its own standardisation and quantiles
+    stacks = {}
+    for nm in names:
+        if block_of(nm) is not None:
+            st, b = block_of(nm)
+            stacks[st] = max(stacks.get(st, 0), b + 1)
 
-    # LARV: proxies per block from the naive formulas
+    # LARV: proxies per block from the naive formulas, scores and scales per stack
     scale = {}
     ok = True
-    if a.larv != "off" and L > 0:
-        es, cs = [[] for _ in range(L)], [[] for _ in range(L)]
+    if a.larv != "off" and stacks:
+        es, cs = {}, {}
         has_mlp = {block_of(nm) for nm in names
                    if block_of(nm) is not None and is_matrix(nm) and is_first_mlp(nm)}
         for nm in names:
@@ -215,27 +223,36 @@ def main():
                 d = f64(t[nm][1]) - w0
                 if not d.any():
                     continue  # an untouched update carries no signal
-                es[b].append(r0 / (reff(d) + 1e-8))
-                cs[b].append(conflict(w0, d))
-        e = [float(np.mean(x)) if x else None for x in es]
-        c = [float(np.mean(x)) if x else None for x in cs]
-        chat, score, s = scales(a.larv, e, c, opts)
-        scale = {l: float(s[l]) for l in range(L)}
-        if a.report:
-            rep = json.load(open(a.report))
-            layers = {x["name"]: x for x in rep["layers"]}
+                es.setdefault(b, []).append(r0 / (reff(d) + 1e-8))
+                cs.setdefault(b, []).append(conflict(w0, d))
+        rep = json.load(open(a.report)) if a.report else None
+        if rep:
+            # one stack: every layer's stack is it; several: (stack, name) pairs
+            layers = {(x.get("stack"), x["name"]): x for x in rep["layers"]}
+        for st, L in stacks.items():
+            e = [float(np.mean(es[(st, l)])) if es.get((st, l)) else None for l in range(L)]
+            c = [float(np.mean(cs[(st, l)])) if cs.get((st, l)) else None for l in range(L)]
+            chat, score, s = scales(a.larv, e, c, opts)
             for l in range(L):
-                x = layers[str(l)]
+                scale[(st, l)] = float(s[l])
+            if not rep:
+                continue
+            for l in range(L):
+                x = layers.get((st, str(l)))
+                if x is None:
+                    print(f"LARV: no layer {l} of stack {st} in the report")
+                    ok = False
+                    continue
                 for key, want in (("effective_rank_contrast", e[l]), ("conflict", c[l]),
                                   ("score", score[l]), ("scale", s[l])):
                     got = x[key]
                     if want is None:  # untouched block: no proxies, no score
                         if got is not None:
-                            print(f"LARV {key} of block {l}: larv {got}, reference none (untouched)")
+                            print(f"LARV {key} of {st} block {l}: larv {got}, reference none (untouched)")
                             ok = False
                         continue
                     if got is None or abs(got - want) > 1e-7 * max(1.0, abs(want)):
-                        print(f"LARV {key} of block {l}: larv {got}, reference {want}")
+                        print(f"LARV {key} of {st} block {l}: larv {got}, reference {want}")
                         ok = False
     sc = lambda nm: scale.get(block_of(nm), 1.0) if block_of(nm) is not None else 1.0
 
