@@ -466,6 +466,23 @@ static int fix_config_dtype(const char *stage, const char *dtype, char *note, si
     return rc;
 }
 
+/* config.json's architectures[0] when it is a plain class name */
+static void config_arch(const char *stage, char *out, size_t len)
+{
+    char *p = xprintf("%s/config.json", stage);
+    json_error_t je;
+    json_t *c = p ? json_load_file(p, 0, &je) : NULL;
+    const char *a = json_string_value(json_array_get(json_object_get(c, "architectures"), 0));
+    int ok = a && *a && strlen(a) < len;
+    for (const char *q = a; ok && *q; q++)
+        ok = (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') ||
+             *q == '_';
+    if (ok)
+        snprintf(out, len, "%s", a);
+    json_decref(c);
+    free(p);
+}
+
 /* ---- the model card ------------------------------------------------------------------------- */
 
 typedef struct {
@@ -553,20 +570,23 @@ static void sb_json_val(sbuf *b, json_t *v)
 }
 
 static char *model_card(const larv_merge_cfg *cfg, const char *report, const char *weights,
-                        const copy_list *cl, const char *src, int argc, char **argv)
+                        const copy_list *cl, const char *src, const char *arch, int argc,
+                        char **argv)
 {
     json_error_t je;
     json_t *r = json_loads(report, 0, &je);
     if (!r)
         return NULL;
     sbuf b = {0};
-    sb_add(&b, "---\nlibrary_name: transformers\ntags:\n- merge\n- larv\nbase_model:\n- ");
-    sb_yaml_str(&b, cfg->base);
-    sb_add(&b, "\n");
-    for (size_t t = 0; t < cfg->ntasks; t++) {
+    /* base_model: the inputs, each as its model directory when it has one */
+    sb_add(&b, "---\nlibrary_name: transformers\ntags:\n- merge\n- larv\nbase_model:\n");
+    for (size_t t = 0; t <= cfg->ntasks; t++) {
+        const char *in = t == 0 ? cfg->base : cfg->tasks[t - 1];
+        char *d = larv_outdir_source(in);
         sb_add(&b, "- ");
-        sb_yaml_str(&b, cfg->tasks[t]);
+        sb_yaml_str(&b, d ? d : in);
         sb_add(&b, "\n");
+        free(d);
     }
     sb_add(&b, "base_model_relation: merge\n---\n\n");
     sb_add(&b, "# %s\n\n", base_of(cfg->out_dir));
@@ -667,9 +687,9 @@ static char *model_card(const larv_merge_cfg *cfg, const char *report, const cha
     }
     sb_add(&b, "- `%s`: larv's full report (parameters, layer table, inputs, timing)\n\n",
            LARV_MODELDIR_REPORT);
-    sb_add(&b, "## Loading\n\n```python\nfrom transformers import AutoModel\n"
-               "model = AutoModel.from_pretrained(\"%s\")\n```\n",
-           cfg->out_dir);
+    sb_add(&b, "## Loading\n\n```python\nfrom transformers import %s\n"
+               "model = %s.from_pretrained(\"%s\")\n```\n",
+           arch ? arch : "AutoModel", arch ? arch : "AutoModel", cfg->out_dir);
     json_decref(r);
     if (b.oom) {
         free(b.s);
@@ -779,7 +799,10 @@ static int finish_rank0(const larv_merge_cfg *cfg, const larv_merge_result *res,
     if (rc == 0)
         rc = fix_config_dtype(od->stage, weights_torch_dtype(od->stage), note, sizeof note, err);
     if (rc == 0) {
-        char *card = model_card(cfg, report, weights, &cl, od->src, argc, argv);
+        char arch[128] = "";
+        config_arch(od->stage, arch, sizeof arch);
+        char *card = model_card(cfg, report, weights, &cl, od->src, arch[0] ? arch : NULL, argc,
+                                argv);
         char *cp = xprintf("%s/README.md", od->stage);
         rc = card && cp ? write_file(cp, card, strlen(card), err)
                         : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
