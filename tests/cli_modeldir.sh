@@ -251,6 +251,20 @@ check "no source dir: said so" grep -q "no config.json or tokenizer files copied
 check "no source dir: nothing copied" test "$(ls "$work/nocopy" | sort | tr '\n' ' ')" = "README.md larv-report.json model.safetensors "
 check "no source dir: the card says so" grep -q "not given as a model directory" "$work/nocopy/README.md"
 
+# ---- config.json's torch_dtype follows the weights (an F16 pool whose first task's
+# config says float32); a job file's `out: DIR/`
+$PY "$LARV_SRC/tests/hub/make_hub_pool.py" "$work/p16" --tasks 2 --base-like-tasks \
+    --base-dtype F16 --dtypes F16,F16 --seed 4 >/dev/null
+sed -i 's/"torch_dtype": *"float16"/"torch_dtype": "float32"/' "$work/p16/sun397/config.json"
+printf '%s\n' 'method: ta' 'base: base/model.safetensors' \
+    'task: [sun397/model.safetensors, stanford-cars/model.safetensors]' 'out: ../o16/' \
+    >"$work/p16/job.yaml"
+rc=0; $LARV merge --job "$work/p16/job.yaml" --quiet >"$work/o16.log" 2>&1 || rc=$?
+check "F16 job: exit 0 (got $rc)" test $rc = 0
+check "F16 job: torch_dtype float16" grep -q '"torch_dtype": "float16"' "$work/o16/config.json"
+check "F16 job: said so" grep -q "torch_dtype set to float16" "$work/o16.log"
+check "F16 job: loading rules, F16" $PY "$RULES" "$work/o16" --dtype F16 --quiet
+
 # ---- a failing run leaves nothing (no DIR, no staging, no lock)
 rc=0; LARV_TEST_FAIL_RANK=1 timeout 120 $MPIEXEC -np 2 $LARV merge "${M[@]}" "${pool[@]}" \
     --out "$work/failed/" >"$work/f.log" 2>&1 || rc=$?
