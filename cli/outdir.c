@@ -200,7 +200,7 @@ int larv_outdir_begin(larv_merge_cfg *cfg, larv_outdir *od, MPI_Comm comm, larv_
     rc = larv_coll_check(comm, rc, err);
     int ex = od->existed;
     if (rc == 0)
-        MPI_Bcast(&ex, 1, MPI_INT, 0, comm);
+        rc = LARV_MPI_ALL(comm, MPI_Bcast(&ex, 1, MPI_INT, 0, comm), err);
     od->existed = ex;
     if (rc) {
         free(inner);
