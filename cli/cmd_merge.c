@@ -47,6 +47,8 @@ static const char help_tail[] =
     "  larv synth --arch vit-b-32 --tasks 8 --seed 1 --out pool\n"
     "  mpirun -np 2 larv merge --method iso-c --base pool/base.safetensors \\\n"
     "      --task pool/task01.safetensors --task pool/task02.safetensors --out merged.h5\n"
+    "  larv merge --method ta --base base/model.safetensors --task sun397/model.safetensors \\\n"
+    "      --task dtd/model.safetensors --out merged/      (a model directory for transformers)\n"
     "  srun --mpi=pmix larv merge --job jobs/vit-b-32-x8-iso-c.yaml --report merged.json\n"
     "  sbatch slurm/merge-one-node.sbatch jobs/vit-b-32-x8-iso-c.yaml   (resumes when resubmitted)\n"
     "\n"
