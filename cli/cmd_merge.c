@@ -10,15 +10,17 @@
 #include <unistd.h>
 
 #include "../io/ckpt.h"
+#include "../io/modeldir.h"
 #include "../io/report.h"
 #include "../src/layers.h"
 #include "../src/options.h"
 #include "cmd.h"
 #include "jobfile.h"
+#include "outdir.h"
 #include "../mpi/merge_run.h"
 
 static const char help_head[] =
-    "usage: larv merge --method M --base FILE --task FILE [--task FILE ...] --out FILE [options]\n"
+    "usage: larv merge --method M --base FILE --task FILE [--task FILE ...] --out FILE|DIR/ [options]\n"
     "       larv merge --job JOB.yaml [options that override the job]\n"
     "       mpirun -np N larv merge ...   |   srun --mpi=pmix larv merge ...  (Slurm)\n"
     "\n"
@@ -45,6 +47,8 @@ static const char help_tail[] =
     "  larv synth --arch vit-b-32 --tasks 8 --seed 1 --out pool\n"
     "  mpirun -np 2 larv merge --method iso-c --base pool/base.safetensors \\\n"
     "      --task pool/task01.safetensors --task pool/task02.safetensors --out merged.h5\n"
+    "  larv merge --method ta --base base/model.safetensors --task sun397/model.safetensors \\\n"
+    "      --task dtd/model.safetensors --out merged/      (a model directory for transformers)\n"
     "  srun --mpi=pmix larv merge --job jobs/vit-b-32-x8-iso-c.yaml --report merged.json\n"
     "  sbatch slurm/merge-one-node.sbatch jobs/vit-b-32-x8-iso-c.yaml   (resumes when resubmitted)\n"
     "\n"
@@ -147,6 +151,10 @@ static int validate(const larv_merge_cfg *c, larv_err *err)
         return larv_fail(err, LARV_EXIT_USAGE, "no --out file given");
     if (larv_options_validate(c, err))
         return -1;
+    uint64_t shard;
+    char msg[200];
+    if (c->out_shard_size && larv_size_parse(c->out_shard_size, &shard, msg, sizeof msg))
+        return larv_fail(err, LARV_EXIT_USAGE, "--out-shard-size: %s", msg);
     size_t n = c->ntasks + 2;
     char **canons = calloc(n, sizeof(char *));
     int rc = 0;
@@ -278,21 +286,28 @@ int larv_cmd_merge(int argc, char **argv)
         cfg.mopts.alpha = cfg.alpha;
 
     larv_merge_result res = {0};
+    larv_outdir od = {0}; /* --out DIR/: a model directory (outdir.h) */
+    if (rc == 0)
+        rc = larv_outdir_begin(&cfg, &od, MPI_COMM_WORLD, &err);
     if (rc == 0) {
         if (rank == 0 && !cfg.quiet) {
             int size;
             MPI_Comm_size(MPI_COMM_WORLD, &size);
             fprintf(stderr, "[larv] merge: %s, %zu tasks, LARV %s, %d rank%s -> %s\n",
                     larv_method_name(cfg.method), cfg.ntasks, larv_rule_name(cfg.larv.rule), size,
-                    size > 1 ? "s" : "", cfg.out);
+                    size > 1 ? "s" : "", cfg.out_dir ? cfg.out_dir : cfg.out);
         }
         rc = larv_merge_run(&cfg, MPI_COMM_WORLD, &res, &err);
     }
+    if (od.active)
+        rc = larv_outdir_finish(&cfg, &res, &od, rc == 0, argc, argv, MPI_COMM_WORLD, &err);
     if (rc == 0 && rank == 0) {
         print_table(&cfg, &res);
         print_summary(&cfg, &res);
         if (cfg.report) /* written by larv_merge_run, together with the output */
             printf("report: %s\n", cfg.report);
+        if (od.summary)
+            printf("%s\n", od.summary);
     }
     int code = 0;
     if (rc) {
@@ -300,6 +315,7 @@ int larv_cmd_merge(int argc, char **argv)
             fprintf(stderr, "larv merge: %s\n", err.msg);
         code = err.code ? err.code : LARV_EXIT_FAIL;
     }
+    larv_outdir_free(&od);
     larv_merge_result_free(&res);
     larv_merge_cfg_free(&cfg);
     return code;

@@ -9,6 +9,7 @@
 #include "../io/report.h"
 #include "../src/hash.h"
 #include "cmd.h"
+#include "verify_dir.h"
 #include "../io/coll.h"
 
 static const char help[] =
@@ -23,7 +24,15 @@ static const char help[] =
     "damaged or edited (then no provenance is printed). Other metadata is not\n"
     "covered. The checksums detect change; they do not authenticate (no key).\n"
     "\n"
-    "example:  larv verify merged.h5\n";
+    "FILE may also be a model directory (larv merge --out DIR/), a sharded index\n"
+    "or one shard: the directory's model.safetensors or model.safetensors.index.json\n"
+    "is checked; an index also as transformers loads it (form {metadata: {total_size},\n"
+    "weight_map}, every shard present, holding exactly its tensors, with \"format\"\n"
+    "pt in its metadata, total_size right); a shard (model-0000K-of-0000N.safetensors)\n"
+    "against the checksums in its index. A single file without \"format\" metadata\n"
+    "(an older larv output) gets a warning: transformers refuses it.\n"
+    "\n"
+    "example:  larv verify merged.h5;  larv verify merged/\n";
 
 static const char *str_or(const json_t *v)
 {
@@ -43,9 +52,14 @@ int larv_cmd_verify(int argc, char **argv)
     const char *path = argv[1];
     larv_err err = {0};
     larv_ckpt *c = NULL;
-    if (larv_ckpt_open(path, MPI_COMM_WORLD, &c, &err)) {
+    /* a model directory, an index or a shard (verify_dir.c): checked as
+     * transformers loads it, then its tensors against the index's checksums */
+    larv_verify_target vt;
+    if (larv_verify_resolve(path, &vt, &err) ||
+        larv_ckpt_open(vt.ckpt, MPI_COMM_WORLD, &c, &err)) {
         if (rank == 0)
             fprintf(stderr, "larv verify: %s\n", err.msg);
+        larv_verify_target_free(&vt);
         return err.code ? err.code : LARV_EXIT_FAIL;
     }
     uint64_t *want = NULL;
@@ -57,6 +71,8 @@ int larv_cmd_verify(int argc, char **argv)
         if ((int)(i % (size_t)size) != rank)
             continue;
         const larv_tensor_info *ti = larv_ckpt_tensor(c, i);
+        if (!larv_verify_wants(&vt, ti->name))
+            continue; /* a shard: only its own tensors */
         uint64_t got;
         if (ti->nbytes > cap) {
             free(buf);
@@ -114,11 +130,12 @@ int larv_cmd_verify(int argc, char **argv)
                        str_or(json_object_get(e, "digest")));
             json_decref(p);
         }
-        printf("%s: %zu tensors, %llu bad\n", path, n, nbad);
+        printf("%s: %zu tensors, %llu bad\n", path, vt.only ? vt.nonly : n, nbad);
     }
     if (!code && nbad)
         code = LARV_EXIT_DATAERR;
     free(want);
     larv_ckpt_close(c);
+    larv_verify_target_free(&vt);
     return code;
 }

@@ -113,7 +113,7 @@ char *larv_report_json(const larv_merge_cfg *cfg, const larv_merge_result *res, 
 
     if (with_summary) {
         json_t *s = json_object();
-        json_object_set_new(s, "output", json_string(cfg->out));
+        json_object_set_new(s, "output", json_string(cfg->out_dir ? cfg->out_dir : cfg->out));
         json_object_set_new(s, "ranks", json_integer(res->nranks));
         json_object_set_new(s, "seconds", json_real(res->seconds));
         json_t *ps = json_object();

@@ -374,13 +374,18 @@ char *larv_st_build_header(const larv_tensor_info *t, const size_t *idx, size_t 
 {
     json_t *root = json_object();
     int bad = !root;
-    if (!bad && nmeta) {
+    if (!bad) {
+        /* every file (a single file and each shard) says "format": "pt" beside
+         * the caller's metadata, as transformers' load_state_dict requires of a
+         * safetensors file with metadata; a "format" the caller gives is kept */
         json_t *md = json_object();
         bad |= !md;
         for (size_t k = 0; k < nmeta && !bad; k++) {
             json_t *s = json_string(meta[k].value);
             bad |= !s || json_object_set_new(md, meta[k].key, s) != 0;
         }
+        if (!bad && !json_object_get(md, "format"))
+            bad |= json_object_set_new(md, "format", json_string("pt")) != 0;
         bad |= json_object_set_new(root, "__metadata__", md) != 0;
     }
     uint64_t off = 0;
@@ -595,7 +600,7 @@ int larv_st_writer_create(larv_writer *w, const char *path, const larv_kv *meta,
         uint64_t hlen = 0;
         size_t m = w->shard_start[k + 1] - w->shard_start[k];
         /* metadata: in the single file's header (with room for set_meta), in the
-         * index for sharded output (shards carry none) */
+         * index for sharded output (each shard carries only "format": "pt") */
         char *hdr = larv_st_build_header(w->t, w->order + w->shard_start[k], m, w->meta,
                                          single ? w->nmeta : 0, &hlen, rel);
         if (hdr && single && meta_reserve) {

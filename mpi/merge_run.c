@@ -32,6 +32,7 @@
 #include "../io/ckpt.h"
 #include "../io/fileset.h"
 #include "../io/lock.h"
+#include "../io/modeldir.h"
 #include "../io/readahead.h"
 #include "../io/report.h"
 #include "../src/hash.h"
@@ -891,6 +892,11 @@ static int open_output(ctx_t *x, larv_writer **wp, larv_err *err)
         names[i] = infos[i].name;
     }
     larv_writer_opts wo = {0};
+    /* a model directory: one model.safetensors, or shards beyond --out-shard-size */
+    char *wpath = larv_out_weights_path(cfg->out, cfg->out_dir != NULL, cfg->out_shard_size,
+                                        infos, x->nt, &wo.max_shard_bytes);
+    if (!wpath && rc == 0)
+        rc = larv_fail(err, LARV_EXIT_FAIL, "out of memory");
     wo.atomic = 1;
     wo.meta_reserve = larv_meta_reserve(cfg, x->res, x->base); /* what it must hold */
     wo.guard = x->files;
@@ -911,7 +917,7 @@ static int open_output(ctx_t *x, larv_writer **wp, larv_err *err)
             rc = check_journalled_inputs(x, &js, &found, &why, err);
         int r = 1;
         if (rc == 0 && found)
-            r = larv_writer_reopen(cfg->out, x->comm, infos, x->nt, NULL, 0, &wo, wp, &why);
+            r = larv_writer_reopen(wpath, x->comm, infos, x->nt, NULL, 0, &wo, wp, &why);
         else if (rc == 0 && !why.msg[0])
             snprintf(why.msg, sizeof why.msg, "no journal of this job beside %s%s", cfg->out,
                      ".larv-tmp");
@@ -927,7 +933,7 @@ static int open_output(ctx_t *x, larv_writer **wp, larv_err *err)
         if (x->rank == 0) /* stale journals (create replaces any temporary output) */
             larv_journal_remove_all(cfg->out);
         /* collective: no rank opens its journal before rank 0 removed the old ones */
-        rc = larv_writer_create(cfg->out, x->comm, infos, x->nt, NULL, 0, &wo, wp, err);
+        rc = larv_writer_create(wpath, x->comm, infos, x->nt, NULL, 0, &wo, wp, err);
     }
     if (rc == 0)
         rc = larv_coll_check(x->comm,
@@ -957,6 +963,7 @@ static int open_output(ctx_t *x, larv_writer **wp, larv_err *err)
         *wp = NULL;
     }
     larv_journal_state_free(&js);
+    free(wpath);
     free(infos);
     free(names);
     return rc;

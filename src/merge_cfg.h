@@ -21,6 +21,9 @@ typedef struct {
     size_t ntasks;
     char *out;                        /* path */
     char *report;                     /* JSON report path or NULL */
+    char *out_shard_size;             /* --out-shard-size (text, io/modeldir.h) */
+    char *out_dir;                    /* a model directory output (cli/outdir.c) or NULL;
+                                         then out is the weights' path inside its stage */
     double lambda;                    /* NaN = the method's default */
     larv_merge_opts mopts;            /* precision, iso_common, alpha */
     double alpha[LARV_MAX_TASKS];     /* TSV-M per-task alpha when nalpha > 0 */

@@ -35,10 +35,23 @@ const larv_option larv_options[] = {
      .max = LARV_MAX_TASKS, .method = -1, .arg = "FILE",
      .help = "a fine-tuned checkpoint (repeat; job key tasks: a list)"},
     {.name = "out", .type = LARV_OT_STRING, .flags = LARV_OF_PATH | LARV_OF_IDENTITY,
-     .off = OFF(out), .method = -1, .arg = "FILE",
+     .off = OFF(out), .method = -1, .arg = "FILE|DIR/",
      .help = "the merged checkpoint, in the inputs' dtypes (written under a\n"
              "temporary name and renamed when complete; never an input, by\n"
-             "device and inode; one run at a time: OUT.larv-lock)"},
+             "device and inode; one run at a time: OUT.larv-lock).\n"
+             "A model directory when OUT ends in '/', is a directory or has\n"
+             "no extension: OUT/model.safetensors (or shards + index, see\n"
+             "--out-shard-size), config.json and the tokenizer/preprocessor\n"
+             "files (JSON/text, <= 10 MB, never weights) copied from the first\n"
+             "task's directory (the --task itself if a directory, or its\n"
+             "directory if named model.safetensors[.index.json]; else none),\n"
+             "a README.md model card and larv-report.json; staged in\n"
+             "OUT.larv-tmp/ and moved into place when complete"},
+    {.name = "out_shard_size", .type = LARV_OT_STRING, .flags = LARV_OF_IDENTITY,
+     .off = OFF(out_shard_size), .def = "5G", .method = -1, .arg = "SIZE",
+     .help = "largest shard of a model directory or .safetensors.index.json\n"
+             "output (5G as transformers; K/M/G/T = 1000^n, KiB.. = 1024^n);\n"
+             "a model directory smaller than it gets one model.safetensors"},
     {.name = "report", .type = LARV_OT_STRING, .flags = LARV_OF_PATH | LARV_OF_NULLABLE,
      .off = OFF(report), .method = -1, .arg = "FILE.json",
      .help = "JSON: method, parameters, per-layer LARV table, inputs, summary\n"
