@@ -85,10 +85,13 @@ for i in rep["inputs"]:
 if "- method: `%s`" % rep["method"] not in card: errs.append("method")
 if "- lambda: %g" % rep["lambda"] not in card: errs.append("lambda")
 if "- LARV rule: `%s`" % rep["larv"]["rule"] not in card: errs.append("rule")
-rows = [l for l in card.splitlines() if l.startswith("| ") and not l.startswith("| group") and "|---" not in l and not l.startswith("| role") and not l.startswith("| base") and not l.startswith("| task")]
+rows = [l for l in card.splitlines() if l.startswith("| ") and not l.startswith("| group") and not l.startswith("| stack") and "|---" not in l and not l.startswith("| role") and not l.startswith("| base") and not l.startswith("| task")]
 if len(rows) != len(rep["layers"]): errs.append("%d table rows for %d layers" % (len(rows), len(rep["layers"])))
 for row, l in zip(rows, rep["layers"]):
     cells = [c.strip() for c in row.strip("|").split("|")]
+    if "stack" in l:  # a stack column first (LARV per stack)
+        if cells[0] != l["stack"]: errs.append("row %s vs stack %s" % (cells, l["stack"]))
+        cells = cells[1:]
     if cells[0] != l["name"] or abs(float(cells[-1]) - l["scale"]) > 1e-5 * max(1, abs(l["scale"])):
         errs.append("row %s vs layer %s scale %s" % (cells, l["name"], l["scale"]))
 if "larv merge" not in card or "--out" not in card: errs.append("command line")
