@@ -10,13 +10,14 @@
 #include "cmd.h"
 
 static const char help[] =
-    "usage: larv inspect FILE [--json]\n"
+    "usage: larv inspect PATH [--json]\n"
     "\n"
     "List a checkpoint's tensors: name, dtype, shape, bytes and layer group (embed, a\n"
     "block index, or head), then the totals (tensors, parameters, bytes), the number\n"
-    "of blocks L and the rule that assigns tensors to groups. FILE is HDF5 (.h5,\n"
-    ".hdf5), safetensors (.safetensors) or sharded safetensors\n"
-    "(.safetensors.index.json). The whole header is validated; no tensor data is read.\n"
+    "of blocks L and the rule that assigns tensors to groups. PATH is HDF5 (.h5,\n"
+    ".hdf5), safetensors (.safetensors), sharded safetensors (.safetensors.index.json)\n"
+    "or a model directory (its model.safetensors, else model.safetensors.index.json;\n"
+    "the file line says which). The whole header is validated; no tensor data is read.\n"
     "\n"
     "options:\n"
     "  --json     machine-readable output (one JSON object)\n"
@@ -24,6 +25,7 @@ static const char help[] =
     "\n"
     "examples:\n"
     "  larv inspect pool/base.safetensors\n"
+    "  larv inspect clip-vit-base-patch32/\n"
     "  larv inspect model.safetensors.index.json --json | jq '.tensors[] | .name'\n"
     "\n"
     "exit codes: 0 ok, 64 bad usage, 65 malformed file, 66 file missing or unreadable\n";
@@ -62,6 +64,8 @@ static int print_json(const larv_ckpt *c, long nblocks, uint64_t params, uint64_
         json_object_set_new(md, kv->key, json_string(kv->value));
     }
     json_object_set_new(root, "file", json_string(larv_ckpt_path(c)));
+    if (larv_ckpt_dir(c)) /* a model directory: file is its weights file */
+        json_object_set_new(root, "directory", json_string(larv_ckpt_dir(c)));
     json_object_set_new(root, "format", json_string(fmt_name(larv_ckpt_format(c))));
     json_object_set_new(root, "file_bytes", json_integer((json_int_t)larv_ckpt_file_bytes(c)));
     json_object_set_new(root, "n_tensors", json_integer((json_int_t)larv_ckpt_ntensors(c)));
@@ -136,7 +140,10 @@ int larv_cmd_inspect(int argc, char **argv)
             if (print_json(c, nblocks, params, bytes))
                 rc = LARV_EXIT_FAIL;
         } else {
-            printf("file:    %s\n", path);
+            if (larv_ckpt_dir(c))
+                printf("file:    %s (the model directory %s)\n", larv_ckpt_path(c), path);
+            else
+                printf("file:    %s\n", path);
             printf("format:  %s\n", fmt_name(larv_ckpt_format(c)));
             for (size_t i = 0; i < larv_ckpt_nmeta(c); i++) {
                 const larv_kv *kv = larv_ckpt_meta_at(c, i);
