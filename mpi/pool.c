@@ -13,6 +13,7 @@
 typedef struct {
     char *line[LARV_POOL_LIST];
     size_t n;
+    int sets; /* some tensor is not in every checkpoint */
 } mism;
 
 LARV_PRINTF(2, 3) static void add(mism *m, const char *fmt, ...)
@@ -72,7 +73,7 @@ int larv_pool_select(const larv_merge_cfg *cfg, larv_ckpt *base, larv_ckpt **tas
     int rank = 0;
     MPI_Comm_rank(comm, &rank);
     size_t nb = larv_ckpt_ntensors(base);
-    mism m = {{0}, 0};
+    mism m = {{0}, 0, 0};
     const char **names = malloc((nb ? nb : 1) * sizeof *names);
     const larv_tensor_info **like = malloc((nb ? nb : 1) * sizeof *like);
     s->base_only = calloc(nb ? nb : 1, 1);
@@ -103,6 +104,7 @@ int larv_pool_select(const larv_merge_cfg *cfg, larv_ckpt *base, larv_ckpt **tas
             s->n_kept++;
             s->base_only[n] = 1;
         } else if (have < T) {
+            m.sets = 1;
             add(&m, "tensor '%s' is in only %zu of the %zu tasks: %s lacks it%s", a->name, have, T,
                 larv_ckpt_path(tasks[first_missing]),
                 T - have > 1 ? " (and others)" : "");
@@ -122,6 +124,7 @@ int larv_pool_select(const larv_merge_cfg *cfg, larv_ckpt *base, larv_ckpt **tas
                 u++;
             if (u < t)
                 continue; /* named at an earlier task */
+            m.sets = 1;
             for (u = t + 1; u < T; u++)
                 also += larv_ckpt_find(tasks[u], nm) >= 0;
             if (also)
@@ -150,7 +153,8 @@ int larv_pool_select(const larv_merge_cfg *cfg, larv_ckpt *base, larv_ckpt **tas
                            m.n, m.n > LARV_POOL_LIST ? "the first 20 and a count of the rest"
                                                      : "all",
                            m.line[0] ? m.line[0] : "?",
-                           cfg->ninclude ? "" : "; --include GLOB merges a part of the model");
+                           m.sets && !cfg->ninclude ? "; --include GLOB merges a part of the model"
+                                                    : "");
     }
     for (size_t k = 0; k < m.n && k < LARV_POOL_LIST; k++)
         free(m.line[k]);
