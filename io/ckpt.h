@@ -55,8 +55,8 @@ typedef struct {
 
 typedef struct larv_ckpt larv_ckpt;
 
-/* Open for reading. Collective over comm (every rank of comm must call it with
- * the same path). Validates the whole header/structure before returning.
+/* Open for reading; a directory is resolved first (larv_ckpt_resolve). Collective
+ * over comm (every rank of comm must call it with the same path). Validates the whole header/structure before returning.
  * Tensors are listed sorted by name (strcmp order). */
 int larv_ckpt_open(const char *path, MPI_Comm comm, larv_ckpt **out, larv_err *err);
 /* Collective over the comm given to open. NULL is accepted. */
