@@ -140,6 +140,11 @@ refuse() { # NAME CODE "T1|T2" NP merge-args...
 mkdir -p pt; echo '{}' >pt/config.json; : >pt/pytorch_model.bin
 refuse "dir with only pytorch_model.bin" 66 "pt: a directory without model.safetensors|found pytorch_model.bin|save_pretrained" 1 \
   --method ta --base mix/base --task pt --task mix/resisc45
+mkdir -p tf; : >tf/tf_model.h5; : >tf/flax_model.msgpack
+refuse "dir with TensorFlow/Flax weights" 66 "found |tf_model.h5|flax_model.msgpack|TensorFlow weights, not larv's HDF5" 1 \
+  --method ta --base mix/base --task tf --task mix/resisc45
+larv 1 inspect pt >log 2>&1 && bad "inspect of a pytorch_model.bin dir succeeded" ||
+  { [ $? = 66 ] && grep -q "found pytorch_model.bin" log && ok "inspect refuses it too (66)" || { bad "inspect pt dir"; cat log; }; }
 refuse "task tensor not in the base" 65 "two/sun397/model.safetensors: tensor 'text_model.|is not in the base (slim/base/model.safetensors)" 2 \
   --method ta --base slim/base --task slim/sun397 --task two/sun397
 refuse "tensor in only some tasks: 20 listed + a count" 65 "tensor mismatches in the pool|the first 20|is in only 1 of the 2 tasks: mix/sun397/model.safetensors lacks it|... and " 2 \
