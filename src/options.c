@@ -31,7 +31,9 @@ const larv_option larv_options[] = {
                 "model.safetensors.index.json):",
      .arg = "M", .help = "the merger (see methods above); required"},
     {.name = "base", .type = LARV_OT_STRING, .flags = LARV_OF_PATH | LARV_OF_IDENTITY,
-     .off = OFF(base), .method = -1, .arg = "FILE", .help = "the pretrained checkpoint theta0"},
+     .off = OFF(base), .method = -1, .arg = "PATH",
+     .help = "the pretrained checkpoint theta0: a file or a model directory (a\n"
+             "full CLIPModel base may hold more tensors than the tasks)"},
     {.name = "task", .alias = "tasks", .type = LARV_OT_LIST,
      .flags = LARV_OF_PATH | LARV_OF_IDENTITY, .off = OFF(tasks), .count_off = OFF(ntasks),
      .max = LARV_MAX_TASKS, .method = -1, .arg = "PATH",
