@@ -138,6 +138,15 @@ n20=$(grep -c "^  tensor '.*' is in only 1 of the 2 tasks" log || true)
 [ "$n20" = 20 ] && ok "exactly 20 mismatches listed" || bad "$n20 mismatches listed, expected 20"
 refuse "non-float dtype clash" 65 "clash/sun397/model.safetensors: tensor 'vision_model.embeddings.position_ids' is I32 but the base (clash/base/model.safetensors) has I64" 1 \
   --method ta --base clash/base --task clash/sun397 --task clash/stanford-cars
+# the files a directory resolves to are inputs: no output may replace them
+cp mix/resisc45/model.safetensors keep.bin
+rc=0; larv 1 merge --quiet --method ta --base mix/base $MT --out mix/resisc45/model.safetensors >log 2>&1 || rc=$?
+[ $rc = 64 ] && grep -q "is also an input" log && cmp -s keep.bin mix/resisc45/model.safetensors &&
+  ok "--out onto a task directory's model.safetensors: refused (64), the input untouched" ||
+  { bad "--out onto a resolved input: exit $rc"; cat log; }
+rc=0; larv 1 convert shard/base shard/base/model-00001-of-00004.safetensors >log 2>&1 || rc=$?
+[ $rc = 64 ] && grep -q "is also an input" log && ok "convert onto a shard of the input directory: refused (64)" ||
+  { bad "convert onto an input shard: exit $rc"; cat log; }
 refuse "--include matching nothing" 65 "--include matches none" 1 \
   --method ta --base mix/base $MT --include 'nothing.*'
 
