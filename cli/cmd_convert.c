@@ -112,7 +112,15 @@ int larv_cmd_convert(int argc, char **argv)
     larv_err err;
     larv_err_clear(&err);
     larv_format fin, fout;
-    if (larv_format_from_path(in, &fin, &err) || larv_format_from_path(out, &fout, &err)) {
+    char *inf = NULL; /* a directory: its model.safetensors[.index.json] */
+    if (larv_ckpt_resolve(in, &inf, NULL, &err)) {
+        if (rank == 0)
+            fprintf(stderr, "larv convert: %s\n", err.msg);
+        return err.code ? err.code : LARV_EXIT_FAIL;
+    }
+    int bad = larv_format_from_path(inf, &fin, &err) || larv_format_from_path(out, &fout, &err);
+    free(inf);
+    if (bad) {
         if (rank == 0)
             fprintf(stderr, "larv convert: %s\n", err.msg);
         return LARV_EXIT_USAGE;

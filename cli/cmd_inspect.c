@@ -12,16 +12,17 @@
 #include "cmd.h"
 
 static const char help[] =
-    "usage: larv inspect FILE [--json] [--embed-pattern GLOB] [--head-pattern GLOB]\n"
+    "usage: larv inspect PATH [--json] [--embed-pattern GLOB] [--head-pattern GLOB]\n"
     "\n"
     "List a checkpoint's tensors: name, dtype, shape, bytes, stack and layer group\n"
     "(embed, a block index, or head), then the totals (tensors, parameters, bytes),\n"
     "the stacks (a two-tower model such as CLIP has two: text_model.encoder.layers and\n"
     "vision_model.encoder.layers; names outside every tower go to the stack 'model')\n"
     "with their blocks L, and the rule that assigns tensors to groups, as `larv merge`\n"
-    "groups them for LARV. FILE is HDF5 (.h5, .hdf5), safetensors (.safetensors) or\n"
-    "sharded safetensors (.safetensors.index.json). The whole header is validated; no\n"
-    "tensor data is read.\n"
+    "groups them for LARV. PATH is HDF5 (.h5, .hdf5), safetensors (.safetensors),\n"
+    "sharded safetensors (.safetensors.index.json) or a model directory (its\n"
+    "model.safetensors, else model.safetensors.index.json; the file line says which).\n"
+    "The whole header is validated; no tensor data is read.\n"
     "\n"
     "options:\n"
     "  --json               machine-readable output (one JSON object)\n"
@@ -32,6 +33,7 @@ static const char help[] =
     "\n"
     "examples:\n"
     "  larv inspect pool/base.safetensors\n"
+    "  larv inspect clip-vit-base-patch32/\n"
     "  larv inspect model.safetensors.index.json --json | jq '.tensors[] | .name'\n"
     "  larv inspect clip/model.safetensors --head-pattern 'vision_model.encoder.layers=logit_scale'\n"
     "\n"
@@ -79,6 +81,8 @@ static int print_json(const larv_ckpt *c, const larv_grouping *gr, uint64_t para
         json_object_set_new(md, kv->key, json_string(kv->value));
     }
     json_object_set_new(root, "file", json_string(larv_ckpt_path(c)));
+    if (larv_ckpt_dir(c)) /* a model directory: file is its weights file */
+        json_object_set_new(root, "directory", json_string(larv_ckpt_dir(c)));
     json_object_set_new(root, "format", json_string(fmt_name(larv_ckpt_format(c))));
     json_object_set_new(root, "file_bytes", json_integer((json_int_t)larv_ckpt_file_bytes(c)));
     json_object_set_new(root, "n_tensors", json_integer((json_int_t)larv_ckpt_ntensors(c)));
@@ -180,7 +184,10 @@ int larv_cmd_inspect(int argc, char **argv)
             if (print_json(c, &gr, params, bytes))
                 rc = LARV_EXIT_FAIL;
         } else {
-            printf("file:    %s\n", path);
+            if (larv_ckpt_dir(c))
+                printf("file:    %s (the model directory %s)\n", larv_ckpt_path(c), path);
+            else
+                printf("file:    %s\n", path);
             printf("format:  %s\n", fmt_name(larv_ckpt_format(c)));
             for (size_t i = 0; i < larv_ckpt_nmeta(c); i++) {
                 const larv_kv *kv = larv_ckpt_meta_at(c, i);

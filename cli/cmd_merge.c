@@ -20,7 +20,8 @@
 #include "../mpi/merge_run.h"
 
 static const char help_head[] =
-    "usage: larv merge --method M --base FILE --task FILE [--task FILE ...] --out FILE|DIR/ [options]\n"
+    "usage: larv merge --method M --base PATH --task PATH [--task PATH ...] --out FILE|DIR/ [options]\n"
+    "       (PATH: a checkpoint file or a model directory with model.safetensors[.index.json])\n"
     "       larv merge --job JOB.yaml [options that override the job]\n"
     "       mpirun -np N larv merge ...   |   srun --mpi=pmix larv merge ...  (Slurm)\n"
     "\n"
@@ -47,8 +48,9 @@ static const char help_tail[] =
     "  larv synth --arch vit-b-32 --tasks 8 --seed 1 --out pool\n"
     "  mpirun -np 2 larv merge --method iso-c --base pool/base.safetensors \\\n"
     "      --task pool/task01.safetensors --task pool/task02.safetensors --out merged.h5\n"
-    "  larv merge --method ta --base base/model.safetensors --task sun397/model.safetensors \\\n"
-    "      --task dtd/model.safetensors --out merged/      (a model directory for transformers)\n"
+    "  mpirun -np 2 larv merge --method ta --base clip-vit-base-patch32/ \\\n"
+    "      --task clip-vit-base-patch32_sun397/ --task clip-vit-base-patch32_dtd/ \\\n"
+    "      --include 'vision_model.*' --out merged/     (a model directory for transformers)\n"
     "  srun --mpi=pmix larv merge --job jobs/vit-b-32-x8-iso-c.yaml --report merged.json\n"
     "  sbatch slurm/merge-one-node.sbatch jobs/vit-b-32-x8-iso-c.yaml   (resumes when resubmitted)\n"
     "\n"
@@ -223,6 +225,11 @@ static void print_summary(const larv_merge_cfg *cfg, const larv_merge_result *r)
            "parameters\n",
            cfg->out, larv_method_name(cfg->method), r->lambda, cfg->ntasks, r->ntensors,
            r->nmatrix_total, (double)r->nparams / 1e6);
+    if (r->n_base_only || r->n_not_included)
+        printf("selection: %zu tensors only the base has (%zu left out, %zu copied from the "
+               "base); %zu not matched by --include\n",
+               r->n_base_only, r->n_base_only - r->n_base_only_kept, r->n_base_only_kept,
+               r->n_not_included);
     printf("time %.2f s on %d rank%s (analysis %.2f s, merge+write %.2f s); read %.1f MB, "
            "wrote %.1f MB; peak RSS max %.1f MB per rank, %.1f MB all ranks\n",
            r->seconds, r->nranks, r->nranks > 1 ? "s" : "", r->pass_seconds[LARV_PASS_ANALYSIS],

@@ -9,16 +9,18 @@
 #include "../src/synth.h"
 #include "cmd.h"
 #include "../mpi/plan.h"
+#include "../src/layers.h"
 
 static const char help[] =
-    "usage: larv plan (--arch ARCH | --base FILE) --tasks T --method M [options]\n"
+    "usage: larv plan (--arch ARCH | --base PATH) --tasks T --method M [options]\n"
     "\n"
     "Shows how `larv merge` would split a merge over N ranks, before you ask a\n"
     "scheduler for them: whole layers or single tensors per rank, rank teams that\n"
     "share one matrix on a ScaLAPACK grid, load balance, and memory per rank.\n"
     "\n"
     "  --arch ARCH            a known architecture (vit-b-32, vit-b-16, vit-l-14, tiny)\n"
-    "  --base FILE            or the tensor list of a real checkpoint\n"
+    "  --base PATH            or the tensor list of a real checkpoint (file or model directory)\n"
+    "  --include GLOB         only the matching tensors (repeatable; as merge --include)\n"
     "  --tasks T              number of fine-tuned checkpoints\n"
     "  --method M             ta, ties, tsv, iso-c, iso-cts\n"
     "  --larv RULE            off, tiered2, tiered3 (default), continuous, depth\n"
@@ -50,6 +52,7 @@ int larv_cmd_plan(int argc, char **argv)
                                          {"larv", required_argument, 0, 'l'},
                                          {"ranks", required_argument, 0, 'r'},
                                          {"ranks-per-matrix", required_argument, 0, 'g'},
+                                         {"include", required_argument, 0, 'i'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int c, bad = 0;
@@ -76,6 +79,10 @@ int larv_cmd_plan(int argc, char **argv)
                 bad = fprintf(stderr, "larv plan: --%s: %s\n", opts[c == 'm' ? 3 : c == 'l' ? 4 : 6].name, msg);
             have_method |= c == 'm';
             break;
+        case 'i':
+            if (larv_option_set(larv_option_find("include"), &cfg, optarg, msg, sizeof msg))
+                bad = fprintf(stderr, "larv plan: --include: %s\n", msg);
+            break;
         case 'r': ranks = optarg; break;
         case 'h':
             if (rank == 0)
@@ -96,7 +103,7 @@ int larv_cmd_plan(int argc, char **argv)
     }
     larv_err err = {0};
     larv_tensor_info *syn = NULL;
-    size_t n = 0;
+    size_t n = 0, np = 0; /* tensors; of which planned (--include) */
     larv_ckpt *ck = NULL;
     const larv_tensor_info **infos = NULL;
     int rc = 0;
@@ -112,14 +119,19 @@ int larv_cmd_plan(int argc, char **argv)
     }
     if (rc == 0) {
         infos = malloc((n ? n : 1) * sizeof *infos);
-        for (size_t i = 0; infos && i < n; i++)
-            infos[i] = syn ? &syn[i] : larv_ckpt_tensor(ck, i);
+        for (size_t i = 0; infos && i < n; i++) {
+            const larv_tensor_info *ti = syn ? &syn[i] : larv_ckpt_tensor(ck, i);
+            if (!cfg.ninclude || larv_match_any(ti->name, cfg.include, cfg.ninclude))
+                infos[np++] = ti;
+        }
+        if (infos && np == 0 && n > 0)
+            rc = larv_fail(&err, LARV_EXIT_DATAERR, "--include matches none of the %zu tensors", n);
         if (!infos)
             rc = larv_fail(&err, LARV_EXIT_FAIL, "out of memory");
     }
     if (rc == 0 && rank == 0) {
         printf("%s x %d tasks, method %s, LARV %s: %zu tensors\n", arch ? arch : base, T,
-               larv_method_name(cfg.method), larv_rule_name(cfg.larv.rule), n);
+               larv_method_name(cfg.method), larv_rule_name(cfg.larv.rule), np);
         printf("%7s %6s %7s %8s %6s %10s %10s\n", "ranks", "teams", "team", "unit", "busy",
                "imbalance", "mem/rank");
         /* N[,N...]: every item a whole number >= 1, none empty */
@@ -139,13 +151,13 @@ int larv_cmd_plan(int argc, char **argv)
                 break;
             }
             larv_plan p;
-            if (larv_plan_make(infos, n, &cfg, (size_t)T, N, &p, &err)) {
+            if (larv_plan_make(infos, np, &cfg, (size_t)T, N, &p, &err)) {
                 rc = -1;
                 break;
             }
             /* the largest tensor any team leader holds */
             uint64_t big = 0, bigb = 0;
-            for (size_t i = 0; i < n; i++)
+            for (size_t i = 0; i < np; i++)
                 if (infos[i]->numel > big && p.items[i].kind != LARV_KIND_KEEP) {
                     big = infos[i]->numel;
                     bigb = infos[i]->nbytes;
@@ -157,7 +169,7 @@ int larv_cmd_plan(int argc, char **argv)
             larv_plan_free(&p);
         }
         larv_plan one;
-        if (rc == 0 && larv_plan_make(infos, n, &cfg, (size_t)T, 1, &one, &err) == 0) {
+        if (rc == 0 && larv_plan_make(infos, np, &cfg, (size_t)T, 1, &one, &err) == 0) {
             printf("(%zu matrices need eigen/SVD work; %ld blocks + embed + head = %zu layer "
                    "groups%s: ranks beyond that own single tensors, beyond 2 x the matrices they "
                    "form teams)\n",

@@ -389,7 +389,8 @@ static const char *weights_torch_dtype(const char *stage)
 {
     larv_err e;
     larv_err_clear(&e);
-    char *w = larv_modeldir_resolve(stage, &e);
+    char *w = NULL;
+    larv_ckpt_resolve(stage, &w, NULL, &e);
     larv_ckpt *c = NULL;
     const char *name = NULL;
     if (w && larv_ckpt_open(w, MPI_COMM_SELF, &c, &e) == 0) {
@@ -779,8 +780,8 @@ static int finish_rank0(const larv_merge_cfg *cfg, const larv_merge_result *res,
 {
     copy_list cl = {0};
     int rc = 0;
-    char *wpath = larv_modeldir_resolve(od->stage, err);
-    if (!wpath)
+    char *wpath = NULL;
+    if (larv_ckpt_resolve(od->stage, &wpath, NULL, err))
         return -1;
     const char *weights = base_of(wpath);
     /* the report, the copies, the config's dtype, the card: all in the stage */

@@ -35,7 +35,7 @@ int larv_verify_resolve(const char *path, larv_verify_target *vt, larv_err *err)
     int is_dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
     char *idx = NULL;
     if (is_dir) {
-        if (!(vt->ckpt = larv_modeldir_resolve(path, err)))
+        if (larv_ckpt_resolve(path, &vt->ckpt, NULL, err))
             return -1;
     } else if ((idx = larv_shard_index_path(path))) {
         vt->ckpt = idx;

@@ -253,16 +253,25 @@ int larv_ckpt_open(const char *path, MPI_Comm comm, larv_ckpt **out, larv_err *e
 {
     *out = NULL;
     larv_format fmt;
-    int rc = larv_format_from_path(path, &fmt, err);
-    if (larv_coll_check(comm, rc, err))
+    char *file = NULL; /* a directory: its model.safetensors[.index.json] */
+    const char *kind = NULL;
+    int rc = larv_ckpt_resolve(path, &file, &kind, err);
+    if (rc == 0)
+        rc = larv_format_from_path(file, &fmt, err);
+    if (larv_coll_check(comm, rc, err)) {
+        free(file);
         return -1;
+    }
     larv_ckpt *c = calloc(1, sizeof *c);
-    if (!c || !(c->path = strdup(path))) {
+    if (!c || (kind && !(c->dir = strdup(path)))) {
+        free(c ? c->dir : NULL);
         free(c);
+        free(file);
         larv_fail(err, LARV_EXIT_FAIL, "out of memory");
         larv_coll_check(comm, -1, err);
         return -1;
     }
+    c->path = file;
     c->fmt = fmt;
     c->comm = comm;
     c->fid = H5I_INVALID_HID;
@@ -303,11 +312,14 @@ void larv_ckpt_close(larv_ckpt *c)
     larv_kv_free(c->meta, c->nmeta);
     free(c->tfile);
     free(c->toff);
+    free(c->absent);
     free(c->path);
+    free(c->dir);
     free(c);
 }
 
 const char *larv_ckpt_path(const larv_ckpt *c) { return c->path; }
+const char *larv_ckpt_dir(const larv_ckpt *c) { return c->dir; }
 larv_format larv_ckpt_format(const larv_ckpt *c) { return c->fmt; }
 size_t larv_ckpt_ntensors(const larv_ckpt *c) { return c->n; }
 uint64_t larv_ckpt_file_bytes(const larv_ckpt *c) { return c->file_bytes; }
@@ -343,6 +355,9 @@ int larv_ckpt_read_range(larv_ckpt *c, size_t i, uint64_t first, uint64_t count,
         return larv_fail(err, LARV_EXIT_FAIL, "%s: tensor index %zu out of range (%zu tensors)",
                          c->path, i, c->n);
     const larv_tensor_info *t = &c->t[i];
+    if (c->absent && c->absent[i])
+        return larv_fail(err, LARV_EXIT_FAIL, "%s: tensor '%s' is not in this checkpoint", c->path,
+                         t->name);
     if (first > t->numel || count > t->numel - first)
         return larv_fail(err, LARV_EXIT_FAIL,
                          "%s: tensor '%s': elements [%llu, +%llu) out of range (%llu elements)",

@@ -32,6 +32,15 @@ int larv_same_file(const char *a, const char *b);
  * NULL with exit 74 and a message naming the directory when it cannot be made. */
 FILE *larv_scratch_file(larv_err *err);
 
+/* Directories are checkpoints: a directory resolves to DIR/model.safetensors,
+ * else DIR/model.safetensors.index.json (as the Hugging Face Hub lays a model
+ * out); *kind is then that file name, else NULL. Any other path is given back
+ * as it is (*resolved is malloc'd either way). A directory with neither is
+ * refused (exit 66), naming what it holds (pytorch_model.bin, tf_model.h5, ...)
+ * and how to convert it. larv_ckpt_open resolves its path with it; a command
+ * that needs the file name before opening calls it itself. */
+int larv_ckpt_resolve(const char *path, char **resolved, const char **kind, larv_err *err);
+
 typedef enum { LARV_FMT_HDF5, LARV_FMT_SAFETENSORS, LARV_FMT_SHARDED } larv_format;
 
 /* From the file name; -1 with a message when the extension is not supported. */
@@ -46,19 +55,31 @@ typedef struct {
 
 typedef struct larv_ckpt larv_ckpt;
 
-/* Open for reading. Collective over comm (every rank of comm must call it with
- * the same path). Validates the whole header/structure before returning.
+/* Open for reading; a directory is resolved first (larv_ckpt_resolve). Collective
+ * over comm (every rank of comm must call it with the same path). Validates the whole header/structure before returning.
  * Tensors are listed sorted by name (strcmp order). */
 int larv_ckpt_open(const char *path, MPI_Comm comm, larv_ckpt **out, larv_err *err);
 /* Collective over the comm given to open. NULL is accepted. */
 void larv_ckpt_close(larv_ckpt *c);
 
+/* The file read: for a directory given to open, its model.safetensors or
+ * model.safetensors.index.json; larv_ckpt_dir is then that directory, else NULL. */
 const char *larv_ckpt_path(const larv_ckpt *c);
+const char *larv_ckpt_dir(const larv_ckpt *c);
 larv_format larv_ckpt_format(const larv_ckpt *c);
 size_t larv_ckpt_ntensors(const larv_ckpt *c);
 const larv_tensor_info *larv_ckpt_tensor(const larv_ckpt *c, size_t i);
 /* Index of the tensor with that name, or -1. */
 long larv_ckpt_find(const larv_ckpt *c, const char *name);
+/* Restrict the tensor list to names[0 .. n) (sorted by name, no duplicates),
+ * so that tensor i is names[i] in every checkpoint a merge restricts to the
+ * same list. A name this checkpoint lacks becomes an absent entry that
+ * describes like[i] (the tensor of another checkpoint) and that no read
+ * accepts; larv_ckpt_absent says which. Collective over the comm given to open
+ * (HDF5 closes the datasets left out); every rank passes the same list. */
+int larv_ckpt_select(larv_ckpt *c, const char *const *names, const larv_tensor_info *const *like,
+                     size_t n, larv_err *err);
+int larv_ckpt_absent(const larv_ckpt *c, size_t i);
 /* Total bytes on disk (all shards for a sharded checkpoint). */
 uint64_t larv_ckpt_file_bytes(const larv_ckpt *c);
 /* File-level metadata; NULL when absent. */

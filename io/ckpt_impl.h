@@ -63,7 +63,9 @@ typedef struct {
 } larv_st_file;
 
 struct larv_ckpt {
-    char *path;
+    char *path;          /* the file read (a directory's model.safetensors[.index.json]) */
+    char *dir;           /* the directory given, or NULL */
+    unsigned char *absent; /* larv_ckpt_select: entry i is not in this checkpoint (or NULL) */
     larv_format fmt;
     MPI_Comm comm;
     size_t n;

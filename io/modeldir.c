@@ -5,7 +5,6 @@
 #include "ckpt_impl.h"
 
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -65,49 +64,6 @@ static int is_file(const char *p)
 {
     struct stat st;
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-char *larv_modeldir_resolve(const char *dir, larv_err *err)
-{
-    size_t dl = strlen(dir);
-    while (dl > 1 && dir[dl - 1] == '/')
-        dl--;
-    char *p = larv_strdup_printf("%.*s/%s", (int)dl, dir, LARV_MODELDIR_WEIGHTS);
-    if (p && is_file(p))
-        return p;
-    free(p);
-    p = larv_strdup_printf("%.*s/%s", (int)dl, dir, LARV_MODELDIR_INDEX);
-    if (p && is_file(p))
-        return p;
-    free(p);
-    if (!p) {
-        larv_fail(err, LARV_EXIT_FAIL, "out of memory");
-        return NULL;
-    }
-    /* what is there instead */
-    char found[512] = "";
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            const char *s = strrchr(e->d_name, '.');
-            if (s && (!strcmp(s, ".bin") || !strcmp(s, ".safetensors") || !strcmp(s, ".h5") ||
-                      !strcmp(s, ".msgpack") || !strcmp(s, ".pt") || !strcmp(s, ".ckpt")) &&
-                strlen(found) + strlen(e->d_name) + 3 < sizeof found) {
-                if (found[0])
-                    strcat(found, ", ");
-                strcat(found, e->d_name);
-            }
-        }
-        closedir(d);
-    }
-    larv_fail(err, LARV_EXIT_NOINPUT,
-              "%s: a model directory needs %s or %s%s%s%s", dir, LARV_MODELDIR_WEIGHTS,
-              LARV_MODELDIR_INDEX, found[0] ? "; it holds " : " (it holds neither)", found,
-              found[0] ? " (convert PyTorch .bin weights to safetensors first, e.g. with "
-                         "transformers' save_pretrained(..., safe_serialization=True))"
-                       : "");
-    return NULL;
 }
 
 /* "<stem>-DDDDD-of-DDDDD.safetensors": the length of <stem>, or -1. */

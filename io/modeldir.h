@@ -4,9 +4,8 @@
  * A model directory holds `model.safetensors`, or `model.safetensors.index.json`
  * plus its shards `model-0000K-of-0000N.safetensors` (HF's names), beside
  * `config.json` and the tokenizer/preprocessor files.
- *
- * NOTE for the coordinator: larv_modeldir_resolve is the smallest form of the
- * input-side rule "a directory is a checkpoint" (issue 11, i11a); unify the two. */
+ * The input-side rule "a directory is a checkpoint" is larv_ckpt_resolve
+ * (io/ckpt.h), used here too. */
 #ifndef LARV_IO_MODELDIR_H
 #define LARV_IO_MODELDIR_H
 
@@ -30,11 +29,6 @@ int larv_out_is_dir(const char *path);
  * powers of 1024); K/M/G/T are powers of 1000 as in transformers. At least 1.
  * 0, or -1 with the reason in msg. */
 int larv_size_parse(const char *text, uint64_t *out, char *msg, size_t len);
-
-/* The checkpoint inside a model directory: DIR/model.safetensors, else
- * DIR/model.safetensors.index.json (malloc'd). NULL with exit 66 naming the
- * directory and what it holds instead (pytorch_model.bin, ...) when neither. */
-char *larv_modeldir_resolve(const char *dir, larv_err *err);
 
 /* For a shard named "<stem>-0000K-of-0000N.safetensors": the index
  * "<stem>.safetensors.index.json" beside it (malloc'd), or NULL when the name

@@ -102,12 +102,20 @@ char *larv_report_json(const larv_merge_cfg *cfg, const larv_merge_result *res, 
         json_t *e = json_object();
         json_object_set_new(e, "role", json_string(f == 0 ? "base" : "task"));
         json_object_set_new(e, "path", json_string(f == 0 ? cfg->base : cfg->tasks[f - 1]));
+        if (res->input_file && res->input_file[f] && /* a directory: the weights file read */
+            strcmp(res->input_file[f], f == 0 ? cfg->base : cfg->tasks[f - 1]) != 0)
+            json_object_set_new(e, "file", json_string(res->input_file[f]));
         json_object_set_new(e, "bytes", json_integer((json_int_t)res->input_bytes[f]));
         json_object_set_new(e, "digest", json_string(larv_hash_hex(res->input_digest[f], hex)));
         json_array_append_new(in, e);
     }
     json_object_set_new(root, "inputs", in);
     json_object_set_new(root, "tensors", json_integer((json_int_t)res->ntensors));
+    /* the selection (mpi/pool.h): tensors only the base has, left out or copied */
+    json_object_set_new(root, "base_only_tensors", json_integer((json_int_t)res->n_base_only));
+    json_object_set_new(root, "base_only_left_out",
+                        json_integer((json_int_t)(res->n_base_only - res->n_base_only_kept)));
+    json_object_set_new(root, "not_included", json_integer((json_int_t)res->n_not_included));
     json_object_set_new(root, "matrix_parameters", json_integer((json_int_t)res->nmatrix_total));
     json_object_set_new(root, "parameters", json_integer((json_int_t)res->nparams));
 

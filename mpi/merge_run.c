@@ -40,6 +40,7 @@
 #include "../io/coll.h"
 #include "journal.h"
 #include "plan.h"
+#include "pool.h"
 #include "progress.h"
 #include "select.h"
 #include "team.h"
@@ -47,7 +48,8 @@
 typedef enum { K_MATRIX, K_VECTOR, K_KEEP } tkind;
 
 typedef struct {
-    size_t idx;   /* tensor index (same in every checkpoint: all sorted by name) */
+    size_t idx;   /* tensor index (same in every checkpoint: larv_pool_select restricts
+                     them all to the merge's list) */
     long group;   /* 0 embed, 1..L blocks, L+1 head */
     tkind kind;
     size_t m, n;  /* matrix shape (kind == K_MATRIX) */
@@ -64,6 +66,8 @@ typedef struct {
     larv_ckpt **tasks;
     size_t T, nt;
     item_t *items;
+    larv_pool_sel sel;        /* what is merged, copied from the base, left out */
+    larv_tensor_info *oinfo;  /* nt: the output's tensors (the base's, in --out-dtype) */
     long L;
     larv_merge_result *res;
     uint64_t bytes_read;
@@ -107,6 +111,8 @@ static void ctx_free(ctx_t *x)
         larv_ckpt_close(x->tasks[t]);
     free(x->tasks);
     free(x->items);
+    free(x->oinfo); /* shallow copies of the base's */
+    larv_pool_sel_free(&x->sel);
     free(x->in_hash);
     free(x->out_hash);
     free(x->w0);
@@ -134,9 +140,31 @@ static long peak_rss_kb(void)
     return ru.ru_maxrss;
 }
 
+/* The output tensor of item it (the base's name and shape, in the output dtype). */
 static const larv_tensor_info *info_of(const ctx_t *x, const item_t *it)
 {
-    return larv_ckpt_tensor(x->base, it->idx);
+    return &x->oinfo[it->idx];
+}
+
+/* The output's tensor list: the base's, float tensors in --out-dtype. */
+static int make_oinfo(ctx_t *x, larv_err *err)
+{
+    size_t n = larv_ckpt_ntensors(x->base);
+    larv_dtype odt = LARV_F32;
+    int conv = x->cfg->out_dtype > 0 &&
+               larv_dtype_parse(larv_out_dtype_names[x->cfg->out_dtype], &odt) == 0;
+    x->oinfo = malloc((n ? n : 1) * sizeof *x->oinfo);
+    if (!x->oinfo)
+        return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        larv_tensor_info *o = &x->oinfo[i];
+        *o = *larv_ckpt_tensor(x->base, i);
+        if (conv && larv_dtype_is_float(o->dtype)) {
+            o->dtype = odt;
+            o->nbytes = o->numel * larv_dtype_size(odt);
+        }
+    }
+    return 0;
 }
 
 static double group_scale(const ctx_t *x, long g)
@@ -278,17 +306,27 @@ static int build_plan(ctx_t *x, larv_err *err)
     x->nt = larv_ckpt_ntensors(x->base);
     x->items = calloc(x->nt ? x->nt : 1, sizeof(item_t));
     const larv_tensor_info **infos = malloc((x->nt ? x->nt : 1) * sizeof *infos);
-    if (!x->items || !infos) {
+    size_t *sub = malloc((x->nt ? x->nt : 1) * sizeof *sub);
+    if (!x->items || !infos || !sub) {
         free(infos);
+        free(sub);
         return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
     }
+    /* the plan (groups, LARV's depth, ownership) covers the merged tensors;
+     * those only the base has (--keep-base-only) are copied, dealt round robin */
+    size_t ns = 0;
     for (size_t i = 0; i < x->nt; i++)
-        infos[i] = larv_ckpt_tensor(x->base, i);
+        if (!x->sel.base_only[i]) {
+            sub[ns] = i;
+            infos[ns++] = larv_ckpt_tensor(x->base, i);
+        }
     larv_plan p;
-    int rc = larv_plan_make(infos, x->nt, x->cfg, x->T, x->size, &p, err);
+    int rc = larv_plan_make(infos, ns, x->cfg, x->T, x->size, &p, err);
     free(infos);
-    if (rc)
+    if (rc) {
+        free(sub);
         return -1;
+    }
     x->L = p.L;
     x->res->imbalance = p.imbalance;
     static const tkind kinds[] = {[LARV_KIND_MATRIX] = K_MATRIX, [LARV_KIND_VECTOR] = K_VECTOR,
@@ -296,13 +334,24 @@ static int build_plan(ctx_t *x, larv_err *err)
     for (size_t i = 0; i < x->nt; i++) {
         item_t *it = &x->items[i];
         it->idx = i;
-        it->group = p.items[i].group;
-        it->kind = kinds[p.items[i].kind];
-        it->m = p.items[i].m;
-        it->n = p.items[i].n;
-        it->owner = larv_team_leader(p.items[i].unit_owner, p.team_size);
-        it->proxy = p.items[i].proxy;
+        it->kind = K_KEEP;
+        it->group = 0;
     }
+    for (size_t k = 0, r = 0; k < x->nt; k++) {
+        item_t *it = &x->items[k];
+        if (x->sel.base_only[k])
+            it->owner = larv_team_leader((int)(r++ % (size_t)p.nteams), p.team_size);
+    }
+    for (size_t k = 0; k < ns; k++) {
+        item_t *it = &x->items[sub[k]];
+        it->group = p.items[k].group;
+        it->kind = kinds[p.items[k].kind];
+        it->m = p.items[k].m;
+        it->n = p.items[k].n;
+        it->owner = larv_team_leader(p.items[k].unit_owner, p.team_size);
+        it->proxy = p.items[k].proxy;
+    }
+    free(sub);
     int g = p.team_size;
     x->res->grouping = p.grouping; /* the stacks and groups, for the result's layer table */
     p.grouping = (larv_grouping){0};
@@ -310,45 +359,6 @@ static int build_plan(ctx_t *x, larv_err *err)
     if (larv_team_make(x->comm, g, &x->team, err))
         return -1;
     x->res->team_size = x->team.size;
-    return 0;
-}
-
-/* Same names, shapes and dtypes in every checkpoint of the pool. */
-static int check_pool(ctx_t *x, larv_err *err)
-{
-    size_t nb = larv_ckpt_ntensors(x->base);
-    if (nb == 0)
-        return larv_fail(err, LARV_EXIT_DATAERR, "%s: the base checkpoint has no tensors",
-                         larv_ckpt_path(x->base));
-    for (size_t t = 0; t < x->T; t++) {
-        larv_ckpt *c = x->tasks[t];
-        /* name by name, so that the first difference is named */
-        for (size_t i = 0; i < nb; i++) {
-            const larv_tensor_info *a = larv_ckpt_tensor(x->base, i);
-            long j = larv_ckpt_find(c, a->name);
-            if (j < 0)
-                return larv_fail(err, LARV_EXIT_DATAERR, "%s: tensor '%s' of the base (%s) is missing",
-                                 larv_ckpt_path(c), a->name, larv_ckpt_path(x->base));
-            const larv_tensor_info *b = larv_ckpt_tensor(c, (size_t)j);
-            if (!larv_tensor_info_same(a, b)) {
-                char sa[128], sb[128];
-                return larv_fail(err, LARV_EXIT_DATAERR,
-                                 "%s: tensor '%s' is %s %s but the base (%s) has %s %s",
-                                 larv_ckpt_path(c), a->name, larv_dtype_name(b->dtype),
-                                 larv_shape_str(b, sb, sizeof sb), larv_ckpt_path(x->base),
-                                 larv_dtype_name(a->dtype), larv_shape_str(a, sa, sizeof sa));
-            }
-        }
-        if (larv_ckpt_ntensors(c) != nb) {
-            for (size_t j = 0; j < larv_ckpt_ntensors(c); j++) {
-                const char *nm = larv_ckpt_tensor(c, j)->name;
-                if (larv_ckpt_find(x->base, nm) < 0)
-                    return larv_fail(err, LARV_EXIT_DATAERR,
-                                     "%s: tensor '%s' is not in the base (%s)", larv_ckpt_path(c),
-                                     nm, larv_ckpt_path(x->base));
-            }
-        }
-    }
     return 0;
 }
 
@@ -444,8 +454,9 @@ static void readahead_begin(ctx_t *x, pass_t p, size_t t)
             size_t k = pass_files(x, &x->items[i], p, t, file + n);
             uint64_t bytes = 0;
             for (size_t j = 0; j < k; j++) {
-                tensor[n + j] = x->items[i].idx;
-                bytes += info_of(x, &x->items[i])->nbytes;
+                size_t idx = x->items[i].idx, f = file[n + j];
+                tensor[n + j] = idx;
+                bytes += larv_ckpt_tensor(f ? x->tasks[f - 1] : x->base, idx)->nbytes;
             }
             group = bytes > group ? bytes : group;
             n += k;
@@ -747,7 +758,12 @@ static int write_item(ctx_t *x, larv_writer *w, item_t *it, float *fbuf, larv_er
             return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
         x->rawcap = ti->nbytes;
     }
-    if (it->kind == K_KEEP) {
+    if (it->kind == K_KEEP && larv_ckpt_tensor(x->base, it->idx)->dtype != ti->dtype) {
+        /* a float tensor copied from the base into another --out-dtype */
+        if (read_f64(x, 0, it, x->w0, err))
+            return -1;
+        larv_from_f64(ti->dtype, x->w0, x->raw, n);
+    } else if (it->kind == K_KEEP) {
         if (fetch(x, 0, it, x->raw, 0, err))
             return -1;
     } else {
@@ -1061,8 +1077,15 @@ static int alloc_result(ctx_t *x, larv_err *err)
     r->ties_thr = calloc(x->T, sizeof(float));
     r->input_digest = calloc(x->T + 1, sizeof(uint64_t));
     r->input_bytes = calloc(x->T + 1, sizeof(uint64_t));
+    r->input_file = calloc(x->T + 1, sizeof(char *));
+    for (size_t f = 0; r->input_file && f <= x->T; f++)
+        if (!(r->input_file[f] = strdup(larv_ckpt_path(f ? x->tasks[f - 1] : x->base))))
+            return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+    r->n_base_only = x->sel.n_base_only;
+    r->n_base_only_kept = x->sel.n_kept;
+    r->n_not_included = x->sel.n_not_included;
     if (!r->e || !r->c || !r->chat || !r->score || !r->scale || !r->nmatrix || !r->nproxy ||
-        !r->peak_rss_kb || !r->ties_thr || !r->input_digest || !r->input_bytes)
+        !r->peak_rss_kb || !r->ties_thr || !r->input_digest || !r->input_bytes || !r->input_file)
         return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
     for (size_t g = 0; g < G; g++) {
         r->e[g] = r->c[g] = r->chat[g] = r->score[g] = NAN;
@@ -1105,12 +1128,14 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
     int rc = x->tasks ? 0 : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
     if (rc == 0)
         rc = open_inputs(x, err); /* collective; fails on all ranks together */
+    if (rc == 0) /* what is merged (pool.h): every checkpoint restricted to that list */
+        rc = larv_pool_select(cfg, x->base, x->tasks, x->T, comm, &x->sel, err);
+    if (rc == 0)
+        rc = larv_coll_check(comm, make_oinfo(x, err), err);
     if (rc == 0)
         rc = larv_coll_check(comm, guard_outputs(x, err), err);
     if (rc == 0 && cfg->readahead)
         rc = larv_coll_check(comm, open_readahead(x, err), err);
-    if (rc == 0)
-        rc = larv_coll_check(comm, check_pool(x, err), err);
     if (rc == 0)
         rc = larv_coll_check(comm, build_plan(x, err), err);
     if (rc == 0)

@@ -40,6 +40,7 @@ void larv_merge_cfg_free(larv_merge_cfg *c)
     c->out_shard_size = c->out_dir = NULL;
     c->base = c->out = c->report = c->job_path = NULL;
     larv_str_list_free(c->tasks, &c->ntasks);
+    larv_str_list_free(c->include, &c->ninclude);
     larv_str_list_free(c->exclude, &c->nexclude);
     larv_str_list_free(c->embed_pat, &c->nembed_pat);
     larv_str_list_free(c->head_pat, &c->nhead_pat);
@@ -62,5 +63,8 @@ void larv_merge_result_free(larv_merge_result *r)
     free(r->input_digest);
     free(r->input_bytes);
     larv_grouping_free(&r->grouping);
+    for (size_t f = 0; r->input_file && f <= r->T; f++)
+        free(r->input_file[f]);
+    free(r->input_file);
     memset(r, 0, sizeof *r);
 }

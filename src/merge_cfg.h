@@ -31,6 +31,10 @@ typedef struct {
     double ties_k;                    /* keep fraction, default 0.2 */
     larv_ties_mode ties_mode;         /* default sum */
     larv_opts larv;                   /* rule and constants */
+    char *include[LARV_MAX_PATTERNS]; /* merge only matching tensors (none: all) */
+    size_t ninclude;
+    int keep_base_only;               /* copy tensors only the base has */
+    int out_dtype;                    /* index in larv_out_dtype_names: 0 = the base's */
     char *exclude[LARV_MAX_PATTERNS]; /* fnmatch patterns */
     size_t nexclude;
     char *embed_pat[LARV_MAX_PATTERNS]; /* names matching go to group embed */
@@ -46,6 +50,9 @@ typedef struct {
     int ranks_per_matrix;             /* team size for ScaLAPACK (0 = automatic) */
     char *job_path;                   /* the job file, when one was given */
 } larv_merge_cfg;
+
+/* --out-dtype's choices: "base", then dtype names (larv_dtype_parse). */
+extern const char *const larv_out_dtype_names[];
 
 /* The defaults of the option table (src/options.c); method unset (-1). */
 void larv_merge_cfg_init(larv_merge_cfg *c);
@@ -89,6 +96,11 @@ typedef struct {
     uint64_t nparams;
     double imbalance;    /* max/mean estimated cost per rank (per team) */
     int team_size;       /* ranks sharing one matrix (ScaLAPACK grid); 1 = none */
+    /* the tensor selection (mpi/pool.h) */
+    size_t n_base_only;  /* tensors only the base has (after --include) */
+    size_t n_base_only_kept; /* of which copied (--keep-base-only) */
+    size_t n_not_included; /* tensors of the base that --include left out */
+    char **input_file;   /* T + 1: the file read for each input (a directory's weights file) */
 } larv_merge_result;
 
 void larv_merge_result_free(larv_merge_result *r);

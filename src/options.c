@@ -20,23 +20,43 @@ _Static_assert(sizeof(larv_method) == sizeof(int) && sizeof(larv_rule) == sizeof
 #define LAMBDA_MAX 100.0
 
 static const char *const switch_names[] = {"false", "true", NULL};
+const char *const larv_out_dtype_names[] = {"base", "F32", "F16", "BF16", NULL};
 
 const larv_option larv_options[] = {
     /* ---- inputs and outputs */
     {.name = "method", .type = LARV_OT_CHOICE, .flags = LARV_OF_IDENTITY, .off = OFF(method),
      .choices = larv_method_names, .method = -1, .report = LARV_REP_HEADER,
      .section = "inputs and outputs (formats by extension: .h5/.hdf5, .safetensors, "
-                ".safetensors.index.json):",
+                ".safetensors.index.json;\na directory means its model.safetensors or "
+                "model.safetensors.index.json):",
      .arg = "M", .help = "the merger (see methods above); required"},
     {.name = "base", .type = LARV_OT_STRING, .flags = LARV_OF_PATH | LARV_OF_IDENTITY,
-     .off = OFF(base), .method = -1, .arg = "FILE", .help = "the pretrained checkpoint theta0"},
+     .off = OFF(base), .method = -1, .arg = "PATH",
+     .help = "the pretrained checkpoint theta0: a file or a model directory (a\n"
+             "full CLIPModel base may hold more tensors than the tasks)"},
     {.name = "task", .alias = "tasks", .type = LARV_OT_LIST,
      .flags = LARV_OF_PATH | LARV_OF_IDENTITY, .off = OFF(tasks), .count_off = OFF(ntasks),
-     .max = LARV_MAX_TASKS, .method = -1, .arg = "FILE",
-     .help = "a fine-tuned checkpoint (repeat; job key tasks: a list)"},
+     .max = LARV_MAX_TASKS, .method = -1, .arg = "PATH",
+     .help = "a fine-tuned checkpoint, file or model directory (repeat; job\n"
+             "key tasks: a list). Float dtypes may differ (F32/F16/BF16)"},
+    {.name = "include", .type = LARV_OT_LIST, .flags = LARV_OF_IDENTITY, .off = OFF(include),
+     .count_off = OFF(ninclude), .max = LARV_MAX_PATTERNS, .method = -1,
+     .report = LARV_REP_PARAMS_SET, .arg = "GLOB",
+     .help = "merge and write only the tensors matching GLOB (repeatable,\n"
+             "fnmatch syntax, e.g. --include 'vision_model.*'). Without it: the\n"
+             "tensors every task has; those only the base has are left out\n"
+             "(counted in the summary and the report)"},
+    {.name = "keep_base_only", .type = LARV_OT_SWITCH, .flags = LARV_OF_IDENTITY,
+     .off = OFF(keep_base_only), .def = "false", .method = -1, .report = LARV_REP_PARAMS,
+     .help = "copy the tensors only the base has into OUT instead of leaving\n"
+             "them out (e.g. the text tower of a CLIP base with vision tasks)"},
+    {.name = "out_dtype", .type = LARV_OT_CHOICE, .flags = LARV_OF_IDENTITY, .off = OFF(out_dtype),
+     .choices = larv_out_dtype_names, .def = "base", .method = -1, .report = LARV_REP_PARAMS,
+     .arg = "D", .help = "dtype of OUT's float tensors (round to nearest even; default:\n"
+             "the base's). Inputs may mix F32/F16/BF16: tau is formed in float64"},
     {.name = "out", .type = LARV_OT_STRING, .flags = LARV_OF_PATH | LARV_OF_IDENTITY,
      .off = OFF(out), .method = -1, .arg = "FILE|DIR/",
-     .help = "the merged checkpoint, in the inputs' dtypes (written under a\n"
+     .help = "the merged checkpoint, in the base's dtypes (--out-dtype; written under a\n"
              "temporary name and renamed when complete; never an input, by\n"
              "device and inode; one run at a time: OUT.larv-lock).\n"
              "A model directory when OUT ends in '/', is a directory or has\n"

@@ -11,6 +11,7 @@
 
 #include "check.h"
 #include "../cli/outdir.h"
+#include "../io/ckpt.h"
 #include "../io/modeldir.h"
 #include "../mpi/threads.h"
 
@@ -112,20 +113,21 @@ static void resolve_cases(void)
     mkdir(at("single"), 0777);
     touch("single/model.safetensors");
     touch("single/model.safetensors.index.json");
-    char *p = larv_modeldir_resolve(at("single"), &err);
+    char *p = NULL;
+    CHECK(larv_ckpt_resolve(at("single"), &p, NULL, &err) == 0);
     CHECK(p && strcmp(p, at("single/model.safetensors")) == 0); /* as transformers: file first */
     free(p);
-    p = larv_modeldir_resolve(at("m/"), &err);
+    CHECK(larv_ckpt_resolve(at("m/"), &p, NULL, &err) == 0);
     CHECK(p && strcmp(p, at("m/model.safetensors.index.json")) == 0);
     free(p);
     mkdir(at("bin"), 0777);
     touch("bin/pytorch_model.bin");
     touch("bin/config.json");
-    CHECK(larv_modeldir_resolve(at("bin"), &err) == NULL);
+    CHECK(larv_ckpt_resolve(at("bin"), &p, NULL, &err) == -1);
     CHECK(err.code == LARV_EXIT_NOINPUT && strstr(err.msg, "pytorch_model.bin") &&
           strstr(err.msg, "convert"));
     mkdir(at("empty"), 0777);
-    CHECK(larv_modeldir_resolve(at("empty"), &err) == NULL && err.code == LARV_EXIT_NOINPUT);
+    CHECK(larv_ckpt_resolve(at("empty"), &p, NULL, &err) == -1 && err.code == LARV_EXIT_NOINPUT);
 }
 
 static void source_cases(void)

@@ -26,7 +26,8 @@ nearest even; BF16: round to nearest even on the float32 bits).
 
 usage: make_hub_pool.py OUT [--tasks N] [--dtypes F32,F16,BF16,...]
          [--base-dtype F32] [--shard-base BYTES] [--two-tower] [--position-ids]
-         [--base-like-tasks] [--layers L] [--text-layers L] [--width W] [--seed S]
+         [--base-like-tasks] [--position-ids-in-tasks [--task-position-ids-dtype I32]]
+         [--layers L] [--text-layers L] [--width W] [--seed S]
 """
 import argparse
 import json
@@ -51,6 +52,8 @@ def to_dtype(a, dt):
         return r.tobytes()
     if dt == "I64":
         return np.ascontiguousarray(a, dtype="<i8").tobytes()
+    if dt == "I32":
+        return np.ascontiguousarray(a, dtype="<i4").tobytes()
     raise ValueError(dt)
 
 
@@ -77,7 +80,7 @@ def write_safetensors(path, tensors, meta=None):
 
 
 def nbytes(a, dt):
-    return a.size * {"F32": 4, "F16": 2, "BF16": 2, "I64": 8}[dt]
+    return a.size * {"F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4}[dt]
 
 
 def write_sharded(d, tensors, max_bytes):
@@ -166,12 +169,12 @@ def finetune(base, k, a, dtype):
     t = {}
     for n in sorted(base):
         v, dt = base[n]
+        if not a.two_tower and not n.startswith("vision_model."):
+            continue
         if dt != "F32":  # buffers are copied
             if not a.position_ids_in_tasks:
                 continue
-            t[n] = (v, dt)
-            continue
-        if not a.two_tower and not n.startswith("vision_model."):
+            t[n] = (v, a.task_position_ids_dtype or dt)
             continue
         if a.two_tower and n == "logit_scale":
             continue
@@ -196,6 +199,8 @@ def main():
     ap.add_argument("--two-tower", action="store_true", help="tasks fine-tune both towers")
     ap.add_argument("--position-ids", action="store_true", help="I64 position_ids in the base")
     ap.add_argument("--position-ids-in-tasks", action="store_true")
+    ap.add_argument("--task-position-ids-dtype", default="",
+                    help="the tasks' position_ids in this dtype (e.g. I32: a dtype clash)")
     ap.add_argument("--base-like-tasks", action="store_true",
                     help="the base holds only the tensors the tasks have (no full CLIPModel)")
     ap.add_argument("--layers", type=int, default=3)

@@ -9,16 +9,25 @@ LARV's proxies, scores and scales with the naive formulas, and compares:
   - the LARV table in larv's JSON report against its own.
 Written apart from the C code on purpose: it shares no code with larv.
 
+Inputs may be safetensors files, sharded indexes (*.safetensors.index.json)
+or model directories (their model.safetensors, else model.safetensors.index.json),
+in F32/F16/BF16 (mixed: tau is formed in float64 after widening). The merged
+set is the tensors every task has (--include: those matching); tensors only
+the base has are absent from the output, or the base's with --keep-base-only.
+The output's dtypes are checked too: the base's, float ones in --out-dtype.
+
 usage: merge_ref.py --method M --base B --task T [--task T ...] --merged OUT
                     [--report R.json] [--lambda X] [--larv RULE] [--ties-k K]
                     [--ties-merge sum|mean|max] [--iso-common F] [--exclude GLOB ...]
-                    [--larv-proxy GLOB ...]
+                    [--larv-proxy GLOB ...] [--include GLOB ...] [--keep-base-only]
+                    [--out-dtype F32|F16|BF16]
 Exit 0 when everything agrees, 1 otherwise (with the differences printed).
 """
 import argparse
 import fnmatch
 import json
 import math
+import os
 import re
 import struct
 import sys
@@ -31,6 +40,21 @@ FLOATS = ("F32", "F64", "F16", "BF16")
 
 
 def load(path):
+    """A safetensors file, a sharded index or a model directory -> (tensors, metadata)."""
+    if os.path.isdir(path):
+        one = os.path.join(path, "model.safetensors")
+        path = one if os.path.isfile(one) else os.path.join(path, "model.safetensors.index.json")
+    if path.endswith(".index.json"):
+        ix = json.load(open(path))
+        out = {}
+        for shard in sorted(set(ix["weight_map"].values())):
+            out.update(load_file(os.path.join(os.path.dirname(path), shard))[0])
+        assert sorted(out) == sorted(ix["weight_map"]), path
+        return out, ix.get("metadata", {})
+    return load_file(path)
+
+
+def load_file(path):
     with open(path, "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]
         hdr = json.loads(f.read(n))
@@ -180,6 +204,9 @@ def main():
     ap.add_argument("--iso-common", type=float, default=0.8)
     ap.add_argument("--exclude", action="append", default=[])
     ap.add_argument("--larv-proxy", action="append", default=[])
+    ap.add_argument("--include", action="append", default=[])
+    ap.add_argument("--keep-base-only", action="store_true")
+    ap.add_argument("--out-dtype", default=None)
     ap.add_argument("--tol", type=float, default=1e-5)
     a = ap.parse_args()
     opts = dict(eta=1.0, rho=0.5, gamma=3.0, s_low=0.5, s_mid=1.0, s_high=1.2)
@@ -189,7 +216,11 @@ def main():
     tasks = [load(p)[0] for p in a.task]
     merged, meta = load(a.merged)
     T = len(tasks)
-    names = sorted(base)
+    inc = lambda nm: not a.include or any(fnmatch.fnmatchcase(nm, p) for p in a.include)
+    # the merged set: what every task has; tensors only the base has: left out or kept
+    names = sorted(nm for nm in base if inc(nm) and all(nm in t for t in tasks))
+    kept = sorted(nm for nm in base if inc(nm) and a.keep_base_only
+                  and not any(nm in t for t in tasks))
     excluded = lambda nm: any(fnmatch.fnmatchcase(nm, p) for p in a.exclude)
     is_float = lambda nm: base[nm][0] in FLOATS
     is_matrix = lambda nm: is_float(nm) and base[nm][1].ndim == 2 and not excluded(nm)
@@ -286,6 +317,8 @@ def main():
             n = base[nm][1].size
             expect[nm] = f64(base[nm][1]) + lam * mv[off:off + n].reshape(base[nm][1].shape)
             off += n
+    for nm in kept:
+        expect[nm] = base[nm][1]
     for nm in names:
         if nm in expect:
             continue
@@ -303,9 +336,23 @@ def main():
         expect[nm] = w0 + lam * M
 
     worst = 0.0
-    for nm in names:
+    if sorted(merged) != sorted(names + kept):
+        extra = sorted(set(merged) - set(names + kept))
+        missing = sorted(set(names + kept) - set(merged))
+        print(f"tensor set differs: {len(extra)} unexpected (e.g. {extra[:3]}), "
+              f"{len(missing)} missing (e.g. {missing[:3]})")
+        return 1
+    # the output dtype: the base's; float tensors in --out-dtype when given
+    ulp = {"F32": 0.0, "F64": 0.0, "F16": 2.0 ** -11, "BF16": 2.0 ** -8}
+    for nm in sorted(names + kept):
         dt, got = merged[nm]
+        bdt = base[nm][0]
+        want_dt = a.out_dtype if a.out_dtype and bdt in FLOATS else bdt
+        if dt != want_dt:
+            print(f"{nm}: dtype {dt}, expected {want_dt}")
+            ok = False
         want = expect[nm]
+        tol = a.tol + ulp.get(dt, 0.0)
         if dt not in FLOATS:
             if not np.array_equal(got, want):
                 print(f"{nm}: non-float tensor differs from the base")
@@ -313,10 +360,11 @@ def main():
             continue
         err = rel(f64(got), f64(want))
         worst = max(worst, err)
-        if err > a.tol:
-            print(f"{nm}: relative difference {err:.3e} > {a.tol:g}")
+        if err > tol:
+            print(f"{nm}: relative difference {err:.3e} > {tol:g}")
             ok = False
-    print(f"reference {a.method} (LARV {a.larv}, T={T}): {len(names)} tensors, worst relative "
+    print(f"reference {a.method} (LARV {a.larv}, T={T}): {len(names)} merged + {len(kept)} kept "
+          f"tensors, worst relative "
           f"difference {worst:.3e}: {'OK' if ok else 'MISMATCH'}")
     return 0 if ok else 1
 
