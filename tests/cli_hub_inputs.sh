@@ -83,6 +83,24 @@ for np in 1 2 3; do
   else bad "np$np sharded base, --include: merge failed"; cat b$np.log; fi
 done
 
+# The issue's whole path, as the README walks it: Hub directories in (a full
+# CLIP base, F32/F16/BF16 vision tasks), a model directory out at 2 ranks
+# (sharded by a small --out-shard-size), accepted by transformers' loading
+# rules, equal to merge_ref, with the first task's config and a model card.
+if larv 2 merge --quiet --method iso-c --larv tiered3 --base mix/base $MT --out-shard-size 20K \
+     --out e2e/ --report e2e.json >e2e.log 2>&1; then
+  check "e2e: directories in, a sharded model directory out: transformers' loading rules" \
+    $PY "$LARV_SRC/tests/hub/hf_rules.py" e2e
+  check "e2e: = merge_ref" $REF --method iso-c --base mix/base $MT --merged e2e --report e2e.json
+  check "e2e: larv verify" $LARV verify e2e
+  check "e2e: config.json from the first task, model card" $PY -c "
+import json, sys
+c = json.load(open('e2e/config.json'))
+card = open('e2e/README.md').read()
+sys.exit(not (c['architectures'] == ['CLIPVisionModel'] and 'iso-c' in card and 'mix/sun397' in card
+              and len(json.load(open('e2e/model.safetensors.index.json'))['weight_map']) == $nt))"
+else bad "e2e: merge into a model directory failed"; cat e2e.log; fi
+
 # a job file with the new keys
 cat >job.yaml <<'EOJ'
 method: ta
