@@ -35,7 +35,8 @@ void larv_merge_cfg_free(larv_merge_cfg *c)
     free(c->out);
     free(c->report);
     free(c->job_path);
-    c->base = c->out = c->report = c->job_path = NULL;
+    free(c->larv_cache);
+    c->base = c->out = c->report = c->job_path = c->larv_cache = NULL;
     larv_str_list_free(c->tasks, &c->ntasks);
     larv_str_list_free(c->exclude, &c->nexclude);
     larv_str_list_free(c->embed_pat, &c->nembed_pat);

@@ -41,6 +41,7 @@ typedef struct {
     int readahead;                    /* read the next tensor while computing (default 1) */
     int ranks_per_matrix;             /* team size for ScaLAPACK (0 = automatic) */
     char *job_path;                   /* the job file, when one was given */
+    char *larv_cache;                 /* --larv-cache: LARV's proxy cache file, or NULL */
 } larv_merge_cfg;
 
 /* The defaults of the option table (src/options.c); method unset (-1). */
@@ -83,6 +84,8 @@ typedef struct {
     uint64_t nparams;
     double imbalance;    /* max/mean estimated cost per rank (per team) */
     int team_size;       /* ranks sharing one matrix (ScaLAPACK grid); 1 = none */
+    int proxy_cache;     /* --larv-cache: 1 proxies computed, 2 from the cache (0: none) */
+    char proxy_cache_why[600]; /* 1: why not from the cache */
 } larv_merge_result;
 
 void larv_merge_result_free(larv_merge_result *r);
