@@ -29,34 +29,34 @@ from_cache() { /usr/bin/python3 -c "import json,sys; print(str(json.load(open(sy
 bytes_read() { /usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['summary']['bytes_read'])" "$1"; }
 methods=(ta ties tsv iso-c iso-cts)
 
-# 1. no cache, cold, warm: the same bytes, every method, 1 2 3 ranks; the
-#    cache each method leaves is then reused by the next method (warm, the
-#    same bytes as that method without a cache)
-for m in "${methods[@]}"; do
-  $LARV merge $(pool pool) --method $m --larv off --out off.safetensors --report off-$m.json --quiet >/dev/null
-done
+# 1. no cache, cold, warm: the same bytes, every method, 1 2 3 ranks; at 2
+#    ranks the cache each method leaves is then reused by the next method
+#    (warm, the same bytes as that method without a cache)
+mrun() { local np=$1; shift; if [ "$np" = 1 ]; then $LARV "$@"; else $MPIEXEC -np "$np" $LARV "$@"; fi; }
+$MPIEXEC -np 2 $LARV merge $(pool pool) --method ta --larv off --out off.safetensors --report off.json --quiet >/dev/null
 for np in 1 2 3; do
   for m in "${methods[@]}"; do
-    $MPIEXEC -np $np $LARV merge $(pool pool) --method $m --out ref-$m-$np.safetensors --quiet >/dev/null
+    mrun $np merge $(pool pool) --method $m --out ref-$m-$np.safetensors --quiet >/dev/null
   done
   for i in 0 1 2 3 4; do
     m=${methods[$i]} next=${methods[$(( (i + 1) % 5 ))]}
     rm -f c.pxc
-    ok $MPIEXEC -np $np $LARV merge $(pool pool) --method $m --larv-cache c.pxc --out cold.safetensors \
+    ok mrun $np merge $(pool pool) --method $m --larv-cache c.pxc --out cold.safetensors \
       --report cold.json --quiet
-    ok test -s c.pxc
     ok test "$(from_cache cold.json)" = false
     ok cmp -s cold.safetensors ref-$m-$np.safetensors
-    $MPIEXEC -np $np $LARV merge $(pool pool) --method $m --larv-cache c.pxc --out warm.safetensors \
+    mrun $np merge $(pool pool) --method $m --larv-cache c.pxc --out warm.safetensors \
       --report warm.json >warm.log 2>&1 || { echo "FAIL: warm $m np $np"; cat warm.log; fail=$((fail+1)); }
     ok grep -q "LARV proxies from cache c.pxc" warm.log
     ok test "$(from_cache warm.json)" = true
     ok cmp -s warm.safetensors ref-$m-$np.safetensors
-    ok test "$(bytes_read warm.json)" = "$(bytes_read off-$m.json)"
-    ok $MPIEXEC -np $np $LARV merge $(pool pool) --method $next --larv-cache c.pxc --out y.safetensors \
-      --report y.json --quiet
-    ok test "$(from_cache y.json)" = true
-    ok cmp -s y.safetensors ref-$next-$np.safetensors
+    if [ $np = 2 ]; then
+      [ $m = ta ] && ok test "$(bytes_read warm.json)" = "$(bytes_read off.json)" # no analysis reads
+      ok $MPIEXEC -np 2 $LARV merge $(pool pool) --method $next --larv-cache c.pxc --out y.safetensors \
+        --report y.json --quiet
+      ok test "$(from_cache y.json)" = true
+      ok cmp -s y.safetensors ref-$next-2.safetensors
+    fi
   done
 done
 # made at 3 ranks (the last loop), reused at 1
