@@ -140,6 +140,14 @@ char *larv_report_json(const larv_merge_cfg *cfg, const larv_merge_result *res, 
         json_object_set_new(s, "bytes_written", json_integer((json_int_t)res->bytes_written));
         json_object_set_new(s, "load_imbalance", json_real(res->imbalance));
         json_object_set_new(s, "ranks_per_matrix", json_integer(res->team_size));
+        if (res->proxy_cache) { /* not in the provenance: a cache never changes the output */
+            json_t *pc = json_object();
+            json_object_set_new(pc, "file", json_string(cfg->larv_cache));
+            json_object_set_new(pc, "proxies_from_cache", json_boolean(res->proxy_cache == 2));
+            if (res->proxy_cache == 1)
+                json_object_set_new(pc, "why_not", json_string(res->proxy_cache_why));
+            json_object_set_new(s, "larv_cache", pc);
+        }
         json_object_set_new(root, "summary", s);
     }
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));

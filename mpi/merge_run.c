@@ -42,6 +42,7 @@
 #include "plan.h"
 #include "pool.h"
 #include "progress.h"
+#include "proxy_cache.h"
 #include "select.h"
 #include "team.h"
 
@@ -95,6 +96,7 @@ typedef struct {
      * LARV_TEST_FAIL_RANK makes that rank fail at its first tensor write */
     long slow_ms;
     int fail_rank;
+    larv_pxcache pxc; /* --larv-cache (proxy_cache.h) */
 } ctx_t;
 
 /* Everything the context owns (not cfg, res, or the journal: closed above). */
@@ -123,6 +125,7 @@ static void ctx_free(ctx_t *x)
     free(x->pe);
     free(x->pc);
     free(x->has_pe);
+    larv_pxcache_free(&x->pxc);
     memset(x, 0, sizeof *x);
 }
 
@@ -410,7 +413,7 @@ static size_t pass_files(const ctx_t *x, const item_t *it, pass_t p, size_t t, s
         return 0;
     switch (p) {
     case P_ANALYSIS:
-        k = it->proxy && !x->done[it->idx] ? x->T + 1 : 0;
+        k = it->proxy && !x->done[it->idx] && !x->pxc.warm ? x->T + 1 : 0;
         break;
     case P_TIES_TASK:
         if (it->kind == K_KEEP)
@@ -522,6 +525,11 @@ static int pass_analysis(ctx_t *x, larv_err *err)
         if (x->done[it->idx]) { /* resumed: the journalled proxies, in the same order */
             memcpy(e, x->pe + it->idx * x->T, x->T * sizeof(double));
             memcpy(c, x->pc + it->idx * x->T, x->T * sizeof(double));
+        } else if (x->pxc.warm) { /* --larv-cache: nothing to read or factor */
+            larv_pxcache_get(&x->pxc, it->idx, e, c);
+            memcpy(x->pe + it->idx * x->T, e, x->T * sizeof(double));
+            memcpy(x->pc + it->idx * x->T, c, x->T * sizeof(double));
+            x->has_pe[it->idx] = 1;
         } else {
             if (load_tau(x, it, 1, err)) {
                 rc = -1;
@@ -917,6 +925,8 @@ static int open_output(ctx_t *x, larv_writer **wp, larv_err *err)
     wo.meta_reserve = larv_meta_reserve(cfg, x->res, x->base); /* what it must hold */
     wo.guard = x->files;
     x->job = larv_job_identity(cfg, x->size, x->base, x->tasks);
+    if (x->pxc.warm) /* resumed only with the same cache (proxy_cache.h) */
+        x->job = larv_hash64(&x->pxc.digest, sizeof x->pxc.digest, x->job);
     larv_journal_state js = {0};
     int resumed = 0;
     if (rc == 0 && cfg->resume)
@@ -1041,6 +1051,8 @@ static int guard_outputs(ctx_t *x, larv_err *err)
                : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
         free(p);
     }
+    if (rc == 0 && cfg->larv_cache)
+        rc = larv_fileset_claim(x->files, cfg->larv_cache, "the LARV proxy cache", err);
     if (rc == 0 && x->rank == 0 && !(x->lock = larv_lock_take(cfg->out, err)))
         rc = -1;
     return rc;
@@ -1103,7 +1115,31 @@ static int alloc_result(ctx_t *x, larv_err *err)
     return 0;
 }
 
-int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *res, larv_err *err)
+/* --larv-cache (proxy_cache.h): read = 0 after a stale cache (only written). */
+static int open_proxy_cache(ctx_t *x, int read, larv_err *err)
+{
+    unsigned char *proxy = calloc(x->nt ? x->nt : 1, 1), *mine = calloc(x->nt ? x->nt : 1, 1);
+    int rc = proxy && mine ? 0 : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+    rc = larv_coll_check(x->comm, rc, err);
+    for (size_t i = 0; rc == 0 && i < x->nt; i++) {
+        proxy[i] = x->items[i].proxy != 0;
+        mine[i] = proxy[i] && x->items[i].owner == x->rank;
+    }
+    if (rc == 0)
+        rc = larv_pxcache_open(&x->pxc, x->cfg, x->comm, read, x->base, x->tasks, x->team.size,
+                               proxy, mine, err);
+    if (rc == 0) {
+        x->res->proxy_cache = x->pxc.warm ? 2 : 1;
+        snprintf(x->res->proxy_cache_why, sizeof x->res->proxy_cache_why, "%s",
+                 read ? x->pxc.why : "stale (see the warning)");
+    }
+    free(proxy);
+    free(mine);
+    return rc;
+}
+
+static int merge_once(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *res,
+                      int read_cache, int *stale, larv_err *err)
 {
     ctx_t X = {0}, *x = &X;
     memset(res, 0, sizeof *res);
@@ -1160,6 +1196,9 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
         }
         res->ntensors = x->nt;
     }
+    int use_cache = cfg->larv_cache && cfg->larv.rule != LARV_RULE_OFF && x->L > 0;
+    if (rc == 0 && use_cache)
+        rc = open_proxy_cache(x, read_cache, err);
     /* the output: every rank creates (or reopens) it together, before the passes */
     int made_output = 0;
     if (rc == 0) {
@@ -1203,6 +1242,11 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
                               err);
         if (rc == 0)
             rc = check_pool_contents(x, err); /* the same verdict on every rank */
+        if (rc == 0 && x->pxc.warm && larv_pxcache_check(&x->pxc, x->in_hash, x->base, x->tasks)) {
+            *stale = 1; /* the same on every rank: nothing is published, a rerun follows */
+            rc = larv_fail(err, LARV_EXIT_DATAERR, "LARV proxy cache %s: %s", cfg->larv_cache,
+                           x->pxc.why);
+        }
     }
     if (rc == 0) {
         for (size_t f = 0; f <= x->T; f++) {
@@ -1255,6 +1299,9 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
         }
         free(prov);
         free(sums);
+        if (rc == 0 && use_cache && !x->pxc.warm) /* for the next run; a failed write warns */
+            rc = larv_pxcache_save(&x->pxc, comm, cfg->quiet, x->has_pe, x->pe, x->pc, x->in_hash,
+                                   x->base, err);
     }
     /* a failure that was not a kill: no temporary output and no journal are left */
     if (w) /* rc != 0 on every rank here */
@@ -1265,5 +1312,25 @@ int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *
     larv_progress_end(&x->prog);
     ctx_free(x);
     free(fbuf);
+    return rc;
+}
+
+int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *res, larv_err *err)
+{
+    int stale = 0, rank;
+    int rc = merge_once(cfg, comm, res, 1, &stale, err);
+    if (rc && stale) {
+        /* an input changed under the same size and time: the cache's proxies
+         * were not this pool's; that run's output was never published. Again,
+         * computing them (and replacing the cache). */
+        MPI_Comm_rank(comm, &rank);
+        if (rank == 0)
+            fprintf(stderr, "[larv] warning: %s; merging again without it\n", err->msg);
+        larv_merge_result_free(res);
+        larv_merge_cfg again = *cfg; /* shallow: only resume differs */
+        again.resume = 0;            /* its journals are gone with its output */
+        larv_err_clear(err);
+        rc = merge_once(&again, comm, res, 0, &stale, err);
+    }
     return rc;
 }

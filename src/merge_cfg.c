@@ -37,7 +37,8 @@ void larv_merge_cfg_free(larv_merge_cfg *c)
     free(c->job_path);
     free(c->out_shard_size);
     free(c->out_dir);
-    c->out_shard_size = c->out_dir = NULL;
+    free(c->larv_cache);
+    c->out_shard_size = c->out_dir = c->larv_cache = NULL;
     c->base = c->out = c->report = c->job_path = NULL;
     larv_str_list_free(c->tasks, &c->ntasks);
     larv_str_list_free(c->include, &c->ninclude);

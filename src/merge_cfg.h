@@ -49,6 +49,7 @@ typedef struct {
     int readahead;                    /* read the next tensor while computing (default 1) */
     int ranks_per_matrix;             /* team size for ScaLAPACK (0 = automatic) */
     char *job_path;                   /* the job file, when one was given */
+    char *larv_cache;                 /* --larv-cache: LARV's proxy cache file, or NULL */
 } larv_merge_cfg;
 
 /* --out-dtype's choices: "base", then dtype names (larv_dtype_parse). */
@@ -101,6 +102,8 @@ typedef struct {
     size_t n_base_only_kept; /* of which copied (--keep-base-only) */
     size_t n_not_included; /* tensors of the base that --include left out */
     char **input_file;   /* T + 1: the file read for each input (a directory's weights file) */
+    int proxy_cache;     /* --larv-cache: 1 proxies computed, 2 from the cache (0: none) */
+    char proxy_cache_why[600]; /* 1: why not from the cache */
 } larv_merge_result;
 
 void larv_merge_result_free(larv_merge_result *r);

@@ -158,6 +158,14 @@ const larv_option larv_options[] = {
              "--larv-proxy '*' takes every matrix (6x the cost on a ViT).\n"
              "Blocks whose task vectors are all zero (frozen in fine-tuning)\n"
              "are left out of the scores and keep scale 1"},
+    {.name = "larv_cache", .type = LARV_OT_STRING, .flags = LARV_OF_PATH | LARV_OF_NULLABLE,
+     .off = OFF(larv_cache), .method = -1, .arg = "FILE",
+     .help = "keep LARV's per-matrix proxies in FILE and reuse them in later\n"
+             "merges of the same pool with any method, lambda or rule (none\n"
+             "by default). Checked, never trusted: another pool, other\n"
+             "proxy options or precision, a changed input (by its bytes'\n"
+             "hashes) or a damaged file: a warning, and they are computed\n"
+             "again; the result is the same bytes either way"},
 
     /* ---- how it runs */
     {.name = "allow_nonfinite", .type = LARV_OT_SWITCH, .flags = LARV_OF_IDENTITY,
