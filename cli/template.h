@@ -16,7 +16,8 @@
 /* The outputs of cfg: *outs (malloc'd, *n entries), each a copy of cfg with
  * one value per swept option and its own `out` (malloc'd; every other string
  * is cfg's, which must outlive them). Order: method, larv, s_low, s_mid,
- * s_high, ties_k (TIES outputs only), lambda, the last varying fastest.
+ * s_high, ties_k (TIES outputs only; the others take its first value),
+ * lambda, the last varying fastest.
  * Checks (exit 64): an unknown or unclosed placeholder, a list without a
  * template, two outputs with one name, and every output's options
  * (larv_options_validate). Returns 0 or -1 with err. */
