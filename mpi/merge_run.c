@@ -17,7 +17,14 @@
  * Peak memory per rank: (T + 3) copies of the largest tensor in float64, the
  * SVD workspace, and the read-ahead ring, 1.125 (T + 1) copies of the largest
  * tensor in its own dtype (none with --no-readahead); it does not grow with
- * depth. */
+ * depth.
+ *
+ * Several outputs (a sweep, outputs.h): the passes are shared; the analysis
+ * computes the proxies once per route and spills M once per method with LARV
+ * on; each TIES output runs its own selection; the write pass reads a tensor
+ * once, computes each method's M once (the M cache) and writes the tensor into
+ * every output before the next. Extra memory: a copy of tau (T), the tensor
+ * before rounding (1), and one or two M per method. */
 #include "merge_run.h"
 
 #include <errno.h>
