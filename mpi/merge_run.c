@@ -1048,7 +1048,7 @@ static int verify_resumed(ctx_t *x, larv_output *o, const larv_journal_state *js
         if (it->owner != x->rank || !js->have[i])
             continue;
         const larv_tensor_info *ti = info_of(x, it);
-        if (it->proxy && !js->has_proxy[i]) {
+        if (it->proxy && larv_output_larv_on(o) && !js->has_proxy[i]) {
             (*bad)++;
             continue;
         }

@@ -119,38 +119,50 @@ refused "merge ties in a run of its own" --method ta,ties --exclude '*bias*' \
 mkdir -p in; cp pool/task01.safetensors in/ta.safetensors
 refused "is also an input" --method ta,tsv --task in/ta.safetensors --out 'in/{method}.safetensors'
 
-# 6. --resume: a killed sweep; one output's journals removed (it restarts),
-# the other resumes; both equal the uninterrupted sweep
-mkdir -p rs
-LARV_TEST_SLOW_WRITE_MS=100 timeout 120 $MPIEXEC -np 2 $LARV merge "${P[@]}" --method iso-c \
-  --larv off,tiered3 --out 'rs/{larv}.safetensors' --quiet >killed.log 2>&1 &
-mp=$!; victim=""
-for _ in $(seq 600); do
-  [ "$(cat rs/tiered3.safetensors.larv-tmp.journal.1 2>/dev/null | wc -l)" -ge 4 ] && break
-  sleep 0.05
-done
-for _ in $(seq 40); do
-  for p in $(pgrep -x larv || true); do
-    if grep -qa -- "rs/{larv}" /proc/$p/cmdline 2>/dev/null &&
-       tr '\0' '\n' </proc/$p/environ 2>/dev/null | grep -qE '^(OMPI_COMM_WORLD_RANK|PMI_RANK|PMIX_RANK)=1$'; then
-      victim=$p
-    fi
+# 6. --resume: a killed sweep resumes each output on its own. (a) both
+# outputs' journals kept: both resume (tensors written to both are skipped,
+# LARV's proxies taken from the journal); (b) one output's journals removed:
+# it restarts, the other resumes. Both equal the uninterrupted sweep.
+kill_sweep() {
+  rm -rf rs; mkdir -p rs
+  LARV_TEST_SLOW_WRITE_MS=100 timeout 120 $MPIEXEC -np 2 $LARV merge "${P[@]}" --method iso-c \
+    --larv off,tiered3 --out 'rs/{larv}.safetensors' --quiet >killed.log 2>&1 &
+  local mp=$! victim=""
+  for _ in $(seq 600); do
+    [ "$(cat rs/tiered3.safetensors.larv-tmp.journal.1 2>/dev/null | wc -l)" -ge 4 ] && break
+    sleep 0.05
   done
-  [ -n "$victim" ] && break
-  sleep 0.1
-done
-ok test -n "$victim"
-[ -n "$victim" ] && kill -KILL "$victim"
-wait $mp || true
-ok test ! -e rs/off.safetensors -a ! -e rs/tiered3.safetensors
+  for _ in $(seq 40); do
+    for p in $(pgrep -x larv || true); do
+      if grep -qa -- "rs/{larv}" /proc/$p/cmdline 2>/dev/null &&
+         tr '\0' '\n' </proc/$p/environ 2>/dev/null | grep -qE '^(OMPI_COMM_WORLD_RANK|PMI_RANK|PMIX_RANK)=1$'; then
+        victim=$p
+      fi
+    done
+    [ -n "$victim" ] && break
+    sleep 0.1
+  done
+  ok test -n "$victim"
+  [ -n "$victim" ] && kill -KILL "$victim"
+  wait $mp || true
+  ok test ! -e rs/off.safetensors -a ! -e rs/tiered3.safetensors
+}
+resume_sweep() {
+  ok $MPIEXEC -np 2 $LARV merge "${P[@]}" --method iso-c --larv off,tiered3 \
+    --out 'rs/{larv}.safetensors' --resume >resume.log 2>&1
+  ok cmp rs/off.safetensors s2/iso-c-off-1.safetensors
+  ok cmp rs/tiered3.safetensors s2/iso-c-tiered3-1.safetensors
+  ok test -z "$(compgen -G 'rs/*.larv-*' || true)"
+}
+kill_sweep
+resume_sweep
+ok grep -q "resume: skipped [1-9][0-9]* of .*rs/off.safetensors" resume.log
+ok grep -q "resume: skipped [1-9][0-9]* of .*rs/tiered3.safetensors" resume.log
+kill_sweep
 rm -f rs/off.safetensors.larv-tmp.journal.*
-ok $MPIEXEC -np 2 $LARV merge "${P[@]}" --method iso-c --larv off,tiered3 \
-  --out 'rs/{larv}.safetensors' --resume >resume.log 2>&1
+resume_sweep
 ok grep -q "nothing to resume" resume.log
 ok grep -q "resume: skipped [1-9][0-9]* of .*rs/tiered3.safetensors" resume.log
-ok cmp rs/off.safetensors s2/iso-c-off-1.safetensors
-ok cmp rs/tiered3.safetensors s2/iso-c-tiered3-1.safetensors
-ok test -z "$(compgen -G 'rs/*.larv-*' || true)"
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
