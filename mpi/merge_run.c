@@ -626,8 +626,13 @@ static int analyse_item(ctx_t *x, item_t *it, double *e[2], double *c[2], int go
         }
         int r = larv_proxy_route((larv_method)m);
         larv_merge_opts mo = *mopts_of(x, m);
+        /* the Gram route's proxies once: with or without them, the Gram
+         * methods' M is the same (task_proxies only reads tau); TSV-M's M is
+         * computed as its single merge does, with its proxies */
+        int px = !got[r] || r == 1;
         if (larv_merge_matrix(spill ? (larv_method)m : LARV_TA, it->m, it->n, x->T, x->w0, tau,
-                              spill ? x->mbuf : NULL, e[r], c[r], &mo, err))
+                              spill ? x->mbuf : NULL, px ? e[r] : NULL, px ? c[r] : NULL, &mo,
+                              err))
             return larv_err_prefix(err, "tensor '%s'", ti->name);
         got[r] = 1;
         if (spill && spill_write(x, it, m, x->mbuf, ti->numel, err))
