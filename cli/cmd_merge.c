@@ -17,6 +17,7 @@
 #include "cmd.h"
 #include "jobfile.h"
 #include "outdir.h"
+#include "template.h"
 #include "../mpi/merge_run.h"
 
 static const char help_head[] =
@@ -38,6 +39,29 @@ static const char help_head[] =
     "\n";
 
 static const char help_tail[] =
+    "\n"
+    "sweeps (several outputs in one run):\n"
+    "  --method, --lambda, --larv, --s-low, --s-mid, --s-high and --ties-k take\n"
+    "  comma-separated lists (job files: YAML lists); every combination is one output\n"
+    "  (--ties-k for ties outputs only), named by the --out template: {method},\n"
+    "  {lambda}, {larv}, {s_low}, {s_mid}, {s_high}, {ties_k} are replaced by the\n"
+    "  output's value, a number in its shortest form that reads back (0.50 -> 0.5,\n"
+    "  the method's default lambda when none is given). A list without a template,\n"
+    "  two outputs with one name or an unknown placeholder are refused (exit 64).\n"
+    "  Each tensor is read once per pass; each method's update is computed once and\n"
+    "  written into every output of that method (lambda and the LARV scale are a\n"
+    "  factor at write time; LARV's proxies are computed once; each TIES output\n"
+    "  runs its own selection). Each output equals the single merge with its\n"
+    "  settings byte for byte, with its own provenance, checksums, lock and\n"
+    "  journals (--resume resumes each on its own); --report gets\n"
+    "  {\"outputs\": [one report per output]}.\n"
+    "  Memory per rank, beyond one merge's: T + 2 float64 copies of the largest\n"
+    "  tensor, plus one per method (two for a method with LARV on); outputs are\n"
+    "  written one tensor at a time each (no buffer per output). Scratch file: one\n"
+    "  float64 M per method with LARV on.\n"
+    "  mpirun -np 2 larv merge --method iso-c,tsv --larv off,tiered3 \\\n"
+    "      --lambda 0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0 ... \\\n"
+    "      --out 'out/{method}-{larv}-{lambda}.safetensors'       (40 outputs)\n"
     "\n"
     "environment:\n"
     "  TMPDIR                where each rank keeps its scratch file (the merged updates of\n"
@@ -84,14 +108,15 @@ static int apply(larv_merge_cfg *c, const larv_option *o, const char *arg, unsig
     char flag[64], msg[256];
     larv_option_flag(o, flag, sizeof flag);
     size_t i = (size_t)(o - larv_options);
-    if (o->type == LARV_OT_LIST || o->type == LARV_OT_REALS) {
-        if (!cli_seen[i] || o->type == LARV_OT_REALS)
+    int sweep = (o->flags & LARV_OF_SWEEP) != 0; /* "a,b,c" sweeps it (cli/template.h) */
+    if (o->type == LARV_OT_LIST || o->type == LARV_OT_REALS || sweep) {
+        if (!cli_seen[i] || o->type == LARV_OT_REALS || sweep)
             larv_option_clear(o, c);
     }
     cli_seen[i] = 1;
     if (o->type == LARV_OT_SWITCH)
         arg = (o->flags & LARV_OF_NEGATED) ? "false" : "true";
-    if (o->type == LARV_OT_REALS) {
+    if (o->type == LARV_OT_REALS || sweep) {
         /* "a,b,c": every item a number, none empty */
         const char *p = arg;
         for (;;) {
@@ -141,7 +166,8 @@ static char *canon(const char *path)
     return out;
 }
 
-static int validate(const larv_merge_cfg *c, larv_err *err)
+/* What every merge needs; the options are checked per output (cli/template.h). */
+static int validate_given(const larv_merge_cfg *c, larv_err *err)
 {
     if ((int)c->method < 0)
         return larv_fail(err, LARV_EXIT_USAGE, "no --method given (ta, ties, tsv, iso-c, iso-cts)");
@@ -151,12 +177,16 @@ static int validate(const larv_merge_cfg *c, larv_err *err)
         return larv_fail(err, LARV_EXIT_USAGE, "the task pool is empty: give at least one --task");
     if (!c->out)
         return larv_fail(err, LARV_EXIT_USAGE, "no --out file given");
-    if (larv_options_validate(c, err))
-        return -1;
     uint64_t shard;
     char msg[200];
     if (c->out_shard_size && larv_size_parse(c->out_shard_size, &shard, msg, sizeof msg))
         return larv_fail(err, LARV_EXIT_USAGE, "--out-shard-size: %s", msg);
+    return 0;
+}
+
+/* One output's paths: never an input, no input twice. */
+static int validate(const larv_merge_cfg *c, larv_err *err)
+{
     size_t n = c->ntasks + 2;
     char **canons = calloc(n, sizeof(char *));
     int rc = 0;
@@ -270,6 +300,29 @@ int larv_merge_args(int argc, char **argv, larv_merge_cfg *cfg, larv_err *err)
     return 0;
 }
 
+/* A sweep: one line per output, then the shared time and sizes. */
+static void print_outputs(const larv_merge_cfg *outs, const larv_merge_result *res, size_t n)
+{
+    printf("\n%zu outputs:\n", n);
+    for (size_t k = 0; k < n; k++) {
+        char kk[48] = "";
+        if (outs[k].method == LARV_TIES)
+            snprintf(kk, sizeof kk, ", k %g", outs[k].ties_k);
+        printf("  %s: method %s, lambda %g, LARV %s%s\n", outs[k].out,
+               larv_method_name(outs[k].method), res[k].lambda, larv_rule_name(outs[k].larv.rule),
+               kk);
+    }
+    long maxrss = 0;
+    for (int i = 0; i < res[0].nranks; i++)
+        maxrss = res[0].peak_rss_kb[i] > maxrss ? res[0].peak_rss_kb[i] : maxrss;
+    printf("time %.2f s on %d rank%s (analysis %.2f s, merge+write %.2f s); read %.1f MB, "
+           "wrote %.1f MB per output; peak RSS max %.1f MB per rank\n",
+           res[0].seconds, res[0].nranks, res[0].nranks > 1 ? "s" : "",
+           res[0].pass_seconds[LARV_PASS_ANALYSIS], res[0].pass_seconds[LARV_PASS_WRITE],
+           (double)res[0].bytes_read / 1e6, (double)res[0].bytes_written / 1e6,
+           (double)maxrss / 1024);
+}
+
 int larv_cmd_merge(int argc, char **argv)
 {
     int rank;
@@ -288,33 +341,67 @@ int larv_cmd_merge(int argc, char **argv)
     larv_err err = {0};
     int rc = larv_merge_args(argc, argv, &cfg, &err);
     if (rc == 0)
-        rc = validate(&cfg, &err);
-    if (rc == 0 && cfg.nalpha)
-        cfg.mopts.alpha = cfg.alpha;
-
-    larv_merge_result res = {0};
-    larv_outdir od = {0}; /* --out DIR/: a model directory (outdir.h) */
+        rc = validate_given(&cfg, &err);
+    /* the outputs: one, or one per combination of the lists given (a sweep) */
+    larv_merge_cfg *outs = NULL;
+    size_t nout = 0;
     if (rc == 0)
-        rc = larv_outdir_begin(&cfg, &od, MPI_COMM_WORLD, &err);
+        rc = larv_sweep_expand(&cfg, &outs, &nout, &err);
+    for (size_t k = 0; rc == 0 && k < nout; k++) {
+        rc = validate(&outs[k], &err);
+        if (outs[k].nalpha)
+            outs[k].mopts.alpha = outs[k].alpha;
+    }
+    larv_merge_result *res = calloc(nout ? nout : 1, sizeof *res);
+    const larv_merge_cfg **cfgs = calloc(nout ? nout : 1, sizeof *cfgs);
+    if (rc == 0 && (!res || !cfgs))
+        rc = larv_fail(&err, LARV_EXIT_FAIL, "out of memory");
+    /* --out DIR/ (or a directory template): each output a model directory (outdir.h) */
+    larv_outdir *od = calloc(nout ? nout : 1, sizeof *od);
+    if (rc == 0 && !od)
+        rc = larv_fail(&err, LARV_EXIT_FAIL, "out of memory");
+    for (size_t k = 0; rc == 0 && k < nout; k++)
+        rc = larv_outdir_begin(&outs[k], &od[k], MPI_COMM_WORLD, &err);
     if (rc == 0) {
+        for (size_t k = 0; k < nout; k++)
+            cfgs[k] = &outs[k];
         if (rank == 0 && !cfg.quiet) {
             int size;
             MPI_Comm_size(MPI_COMM_WORLD, &size);
-            fprintf(stderr, "[larv] merge: %s, %zu tasks, LARV %s, %d rank%s -> %s\n",
-                    larv_method_name(cfg.method), cfg.ntasks, larv_rule_name(cfg.larv.rule), size,
-                    size > 1 ? "s" : "", cfg.out_dir ? cfg.out_dir : cfg.out);
+            if (nout == 1)
+                fprintf(stderr, "[larv] merge: %s, %zu tasks, LARV %s, %d rank%s -> %s\n",
+                        larv_method_name(outs[0].method), cfg.ntasks,
+                        larv_rule_name(outs[0].larv.rule), size, size > 1 ? "s" : "",
+                        outs[0].out_dir ? outs[0].out_dir : outs[0].out);
+            else
+                fprintf(stderr, "[larv] merge: %zu outputs (%s), %zu tasks, %d rank%s\n", nout,
+                        cfg.out, cfg.ntasks, size, size > 1 ? "s" : "");
         }
-        rc = larv_merge_run(&cfg, MPI_COMM_WORLD, &res, &err);
+        rc = larv_merge_run_outputs(cfgs, nout, MPI_COMM_WORLD, res, &err);
     }
-    if (od.active)
-        rc = larv_outdir_finish(&cfg, &res, &od, rc == 0, argc, argv, MPI_COMM_WORLD, &err);
+    /* every begun directory is finished: completed when the run succeeded, else cleaned */
+    for (size_t k = 0; od && k < nout; k++)
+        if (od[k].active) {
+            larv_err ferr = {0};
+            int frc = larv_outdir_finish(&outs[k], &res[k], &od[k], rc == 0, argc, argv,
+                                         MPI_COMM_WORLD, &ferr);
+            if (rc == 0 && frc) {
+                rc = frc;
+                err = ferr;
+            }
+        }
     if (rc == 0 && rank == 0) {
-        print_table(&cfg, &res);
-        print_summary(&cfg, &res);
-        if (cfg.report) /* written by larv_merge_run, together with the output */
+        if (nout == 1) {
+            print_table(&outs[0], &res[0]);
+            print_summary(&outs[0], &res[0]);
+        } else {
+            print_outputs(outs, res, nout);
+        }
+        if (cfg.report) /* written by larv_merge_run, together with the outputs */
             printf("report: %s\n", cfg.report);
-        if (od.summary)
-            printf("%s\n", od.summary);
+        for (size_t k = 0; od && k < nout; k++)
+            if (od[k].summary)
+                printf("%s\n", od[k].summary);
     }
     int code = 0;
     if (rc) {
@@ -322,8 +409,14 @@ int larv_cmd_merge(int argc, char **argv)
             fprintf(stderr, "larv merge: %s\n", err.msg);
         code = err.code ? err.code : LARV_EXIT_FAIL;
     }
-    larv_outdir_free(&od);
-    larv_merge_result_free(&res);
+    for (size_t k = 0; od && k < nout; k++)
+        larv_outdir_free(&od[k]);
+    free(od);
+    for (size_t k = 0; res && k < nout; k++)
+        larv_merge_result_free(&res[k]);
+    free(res);
+    free(cfgs);
+    larv_sweep_free(outs, nout);
     larv_merge_cfg_free(&cfg);
     return code;
 }

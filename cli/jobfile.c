@@ -205,7 +205,12 @@ static int parse_option(jp *j, const larv_option *o, const char *key)
         larv_option_clear(o, j->cfg);
         return set_scalar(j, o, key);
     }
-    if (o->type != LARV_OT_LIST && o->type != LARV_OT_REALS)
+    int sweep = (o->flags & LARV_OF_SWEEP) != 0; /* a list sweeps it (cli/template.h) */
+    if (sweep && j->ev.type != YAML_SEQUENCE_START_EVENT) {
+        larv_option_clear(o, j->cfg);
+        return set_scalar(j, o, key);
+    }
+    if (o->type != LARV_OT_LIST && o->type != LARV_OT_REALS && !sweep)
         return set_scalar(j, o, key);
     if (j->ev.type != YAML_SEQUENCE_START_EVENT)
         return key_fail(j, key, "expected a list%s, got %s",

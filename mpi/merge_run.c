@@ -17,7 +17,14 @@
  * Peak memory per rank: (T + 3) copies of the largest tensor in float64, the
  * SVD workspace, and the read-ahead ring, 1.125 (T + 1) copies of the largest
  * tensor in its own dtype (none with --no-readahead); it does not grow with
- * depth. */
+ * depth.
+ *
+ * Several outputs (a sweep, outputs.h): the passes are shared; the analysis
+ * computes the proxies once per route and spills M once per method with LARV
+ * on; each TIES output runs its own selection; the write pass reads a tensor
+ * once, computes each method's M once (the M cache) and writes the tensor into
+ * every output before the next. Extra memory: a copy of tau (T), the tensor
+ * before rounding (1), and one or two M per method. */
 #include "merge_run.h"
 
 #include <errno.h>
@@ -39,6 +46,7 @@
 #include "../src/layers.h"
 #include "../io/coll.h"
 #include "journal.h"
+#include "outputs.h"
 #include "plan.h"
 #include "pool.h"
 #include "progress.h"
@@ -48,6 +56,8 @@
 
 typedef enum { K_MATRIX, K_VECTOR, K_KEEP } tkind;
 
+#define LARV_NMETHODS 5 /* larv_method values */
+
 typedef struct {
     size_t idx;   /* tensor index (same in every checkpoint: larv_pool_select restricts
                      them all to the merge's list) */
@@ -56,11 +66,16 @@ typedef struct {
     size_t m, n;  /* matrix shape (kind == K_MATRIX) */
     int owner;
     int proxy;    /* LARV's proxies are computed from it (larv_plan_item.proxy) */
-    uint64_t spill_off;
+    int spilled;  /* the analysis spilled its M, for each method with LARV on */
+    uint64_t spill_off[LARV_NMETHODS]; /* where, per method */
 } item_t;
 
 typedef struct {
-    const larv_merge_cfg *cfg;
+    const larv_merge_cfg *cfg; /* the first output's: inputs, patterns, precision, ... */
+    larv_output *outs;         /* what the run writes (a sweep: several) */
+    size_t nout;
+    int m_used[LARV_NMETHODS]; /* an output merges with this method */
+    int m_larv[LARV_NMETHODS]; /* ... with LARV on */
     MPI_Comm comm;
     int rank, size;
     larv_ckpt *base;
@@ -73,10 +88,13 @@ typedef struct {
     larv_merge_result *res;
     uint64_t bytes_read;
     uint64_t *in_hash;  /* (T+1) x nt */
-    uint64_t *out_hash; /* nt */
     FILE *spill;
     /* scratch buffers, grown on demand */
     double *w0, *tau, *mbuf;
+    double *tauw;  /* a copy of tau that a method may use as workspace (several methods) */
+    double *theta; /* one output's tensor before rounding (several outputs) */
+    double *mc[LARV_NMETHODS][2]; /* write pass: M per method, [1] from the scratch file */
+    int mc_ok[LARV_NMETHODS][2];
     size_t cap;
     void *raw;
     size_t rawcap;
@@ -84,22 +102,20 @@ typedef struct {
     larv_team team; /* ranks sharing one matrix at a time (ScaLAPACK) */
     larv_readahead *ra; /* reads the pass's next tensor while this one is computed, or NULL */
     larv_fileset *files; /* what the merge reads; every path it writes is claimed in it */
-    larv_lock *lock;     /* rank 0: this run's hold on the target (io/lock.h) */
-    /* resume (--resume; journal.h) */
-    uint64_t job;          /* the job identity */
-    unsigned char *done;   /* nt: written and verified by an interrupted run: skipped */
-    double *pe, *pc;       /* nt x T: the LARV proxies of each analysed tensor */
-    unsigned char *has_pe; /* nt */
-    larv_journal *journal; /* this rank's */
+    /* resume (--resume; journal.h): per output; all_done: in every output */
+    unsigned char *all_done; /* nt */
+    double *pe[2], *pc[2];   /* nt x T: the LARV proxies of each analysed tensor, per route */
+    unsigned char *has_pe[2]; /* nt */
     /* test hooks (environment; see tests/cli_resume.sh and tests/cli_faults.sh):
      * LARV_TEST_SLOW_WRITE_MS sleeps that long after each tensor written,
      * LARV_TEST_FAIL_RANK makes that rank fail at its first tensor write */
     long slow_ms;
     int fail_rank;
     larv_pxcache pxc; /* --larv-cache (proxy_cache.h) */
+    int px_route;     /* the route of the cache's proxies (every output with LARV on) */
 } ctx_t;
 
-/* Everything the context owns (not cfg, res, or the journal: closed above). */
+/* Everything the context owns (not cfg, res, or the journals: closed above). */
 static void ctx_free(ctx_t *x)
 {
     if (x->spill)
@@ -107,7 +123,10 @@ static void ctx_free(ctx_t *x)
     larv_team_free(&x->team);
     larv_readahead_free(x->ra); /* before the files it reads are closed */
     larv_fileset_free(x->files);
-    larv_lock_release(x->lock); /* last: the target is free for the next run */
+    for (size_t k = 0; k < x->nout; k++) {
+        larv_lock_release(x->outs[k].lock); /* last: the target is free for the next run */
+        larv_output_free(&x->outs[k]);
+    }
     larv_ckpt_close(x->base);
     for (size_t t = 0; t < x->T && x->tasks; t++)
         larv_ckpt_close(x->tasks[t]);
@@ -116,15 +135,21 @@ static void ctx_free(ctx_t *x)
     free(x->oinfo); /* shallow copies of the base's */
     larv_pool_sel_free(&x->sel);
     free(x->in_hash);
-    free(x->out_hash);
     free(x->w0);
     free(x->tau);
     free(x->mbuf);
+    free(x->tauw);
+    free(x->theta);
+    for (int m = 0; m < LARV_NMETHODS; m++)
+        for (int k = 0; k < 2; k++)
+            free(x->mc[m][k]);
     free(x->raw);
-    free(x->done);
-    free(x->pe);
-    free(x->pc);
-    free(x->has_pe);
+    free(x->all_done);
+    for (int r = 0; r < 2; r++) {
+        free(x->pe[r]);
+        free(x->pc[r]);
+        free(x->has_pe[r]);
+    }
     larv_pxcache_free(&x->pxc);
     memset(x, 0, sizeof *x);
 }
@@ -170,9 +195,9 @@ static int make_oinfo(ctx_t *x, larv_err *err)
     return 0;
 }
 
-static double group_scale(const ctx_t *x, long g)
+static double group_scale(const larv_output *o, long g)
 {
-    return x->res->scale[g];
+    return o->res->scale[g];
 }
 
 static int grow(ctx_t *x, size_t n, larv_err *err)
@@ -182,14 +207,35 @@ static int grow(ctx_t *x, size_t n, larv_err *err)
     free(x->w0);
     free(x->tau);
     free(x->mbuf);
+    free(x->tauw);
+    free(x->theta);
+    x->tauw = x->theta = NULL;
+    for (int m = 0; m < LARV_NMETHODS; m++)
+        for (int k = 0; k < 2; k++) {
+            free(x->mc[m][k]);
+            x->mc[m][k] = NULL;
+        }
     x->w0 = malloc(n * sizeof(double));
     x->tau = malloc(n * x->T * sizeof(double));
     x->mbuf = malloc(n * sizeof(double));
-    if (!x->w0 || !x->tau || !x->mbuf)
+    int several = x->nout > 1;
+    if (several) {
+        x->tauw = malloc(n * x->T * sizeof(double));
+        x->theta = malloc(n * sizeof(double));
+    }
+    if (!x->w0 || !x->tau || !x->mbuf || (several && (!x->tauw || !x->theta)))
         return larv_fail(err, LARV_EXIT_FAIL, "out of memory for a tensor of %zu elements x %zu tasks",
                          n, x->T);
     x->cap = n;
     return 0;
+}
+
+/* The write pass's buffer for method m's M ([1]: read from the scratch file). */
+static double *mc_buf(ctx_t *x, int m, int k, larv_err *err)
+{
+    if (!x->mc[m][k] && !(x->mc[m][k] = malloc((x->cap ? x->cap : 1) * sizeof(double))))
+        larv_fail(err, LARV_EXIT_FAIL, "out of memory for a tensor of %zu elements", x->cap);
+    return x->mc[m][k];
 }
 
 /* Tensor `it` of checkpoint f (0 = base, t+1 = task t) into dst: as float64
@@ -323,8 +369,51 @@ static int build_plan(ctx_t *x, larv_err *err)
             sub[ns] = i;
             infos[ns++] = larv_ckpt_tensor(x->base, i);
         }
+    /* several outputs: the plan of their union (an SVD method's costs, LARV's
+     * proxies when any output has LARV on), checked against each output's own
+     * plan: the same tensor kinds and ranks per matrix as its single merge */
+    larv_merge_cfg *pc = x->nout > 1 ? malloc(sizeof *pc) : NULL;
+    if (x->nout > 1 && !pc) {
+        free(infos);
+        free(sub);
+        return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+    }
+    if (pc) {
+        *pc = *x->cfg;
+        for (size_t k = 0; k < x->nout; k++) {
+            const larv_merge_cfg *c = x->outs[k].cfg;
+            if (c->method == LARV_TSV || c->method == LARV_ISO_C || c->method == LARV_ISO_CTS)
+                pc->method = c->method;
+            if (c->larv.rule != LARV_RULE_OFF)
+                pc->larv.rule = c->larv.rule;
+        }
+    }
     larv_plan p;
-    int rc = larv_plan_make(infos, ns, x->cfg, x->T, x->size, &p, err);
+    int rc = larv_plan_make((const larv_tensor_info *const *)infos, ns, pc ? pc : x->cfg, x->T,
+                            x->size, &p, err);
+    for (size_t k = 0; pc && rc == 0 && k < x->nout; k++) {
+        larv_plan q;
+        if ((rc = larv_plan_make((const larv_tensor_info *const *)infos, ns, x->outs[k].cfg,
+                                 x->T, x->size, &q, err)))
+            break;
+        size_t i = 0;
+        while (i < ns && q.items[i].kind == p.items[i].kind)
+            i++;
+        if (i < ns)
+            rc = larv_fail(err, LARV_EXIT_USAGE,
+                           "tensor '%s' is merged differently by --method %s (with --exclude, "
+                           "TIES keeps the base): merge ties in a run of its own",
+                           infos[i]->name, larv_method_name(x->outs[k].cfg->method));
+        else if (q.team_size != p.team_size)
+            rc = larv_fail(err, LARV_EXIT_USAGE,
+                           "the outputs would share matrices among %d and %d ranks: give "
+                           "--ranks-per-matrix",
+                           q.team_size, p.team_size);
+        larv_plan_free(&q);
+        if (rc)
+            larv_plan_free(&p);
+    }
+    free(pc);
     free(infos);
     if (rc) {
         free(sub);
@@ -398,6 +487,34 @@ static int check_pool_contents(ctx_t *x, larv_err *err)
     return 0;
 }
 
+/* ---- outputs --------------------------------------------------------------------- */
+
+/* The merger options of method m (those of its first output: --alpha is TSV-M's). */
+static const larv_merge_opts *mopts_of(const ctx_t *x, int m)
+{
+    for (size_t k = 0; k < x->nout; k++)
+        if ((int)x->outs[k].cfg->method == m)
+            return &x->outs[k].cfg->mopts;
+    return &x->cfg->mopts;
+}
+
+/* Output o takes tensor it's merged update from the scratch file (spilled by
+ * the analysis with the proxies, as a single merge with LARV on does). */
+static int from_spill(const ctx_t *x, const larv_output *o, const item_t *it)
+{
+    return it->spilled && x->spill && larv_output_larv_on(o) && o->cfg->method != LARV_TIES;
+}
+
+/* Whether the write pass needs the task vectors of it (not only the base and
+ * the scratch file): some output still to be written computes from them. */
+static int write_needs_tau(const ctx_t *x, const item_t *it)
+{
+    for (size_t k = 0; k < x->nout; k++)
+        if (!x->outs[k].done[it->idx] && !from_spill(x, &x->outs[k], it))
+            return 1;
+    return 0;
+}
+
 /* ---- read-ahead schedules ------------------------------------------------------ */
 
 typedef enum { P_ANALYSIS, P_TIES_TASK, P_TIES_SIGN, P_WRITE } pass_t;
@@ -413,7 +530,7 @@ static size_t pass_files(const ctx_t *x, const item_t *it, pass_t p, size_t t, s
         return 0;
     switch (p) {
     case P_ANALYSIS:
-        k = it->proxy && !x->done[it->idx] && !x->pxc.warm ? x->T + 1 : 0;
+        k = it->proxy && !x->all_done[it->idx] && !x->pxc.warm ? x->T + 1 : 0;
         break;
     case P_TIES_TASK:
         if (it->kind == K_KEEP)
@@ -425,11 +542,11 @@ static size_t pass_files(const ctx_t *x, const item_t *it, pass_t p, size_t t, s
         k = it->kind != K_KEEP ? x->T + 1 : 0;
         break;
     case P_WRITE:
-        if (x->done[it->idx])
+        if (x->all_done[it->idx])
             k = 0;
         else if (it->kind == K_KEEP)
             k = 1;
-        else if (x->cfg->method != LARV_TIES && it->proxy && x->spill)
+        else if (!write_needs_tau(x, it))
             k = 1; /* M from the scratch file, the base to add it to */
         else
             k = x->T + 1;
@@ -479,40 +596,87 @@ static void readahead_end(ctx_t *x)
 
 /* ---- pass A: LARV proxies (and the spilled M of SVD mergers) ------------ */
 
-static int spill_write(ctx_t *x, item_t *it, const double *M, size_t n, larv_err *err)
+static int spill_write(ctx_t *x, item_t *it, int m, const double *M, size_t n, larv_err *err)
 {
     if (!x->spill && !(x->spill = larv_scratch_file(err))) /* in $TMPDIR */
         return -1;
     if (fseeko(x->spill, 0, SEEK_END) != 0)
         return larv_fail(err, LARV_EXIT_IOERR, "scratch file: %s", strerror(errno));
-    it->spill_off = (uint64_t)ftello(x->spill);
+    it->spill_off[m] = (uint64_t)ftello(x->spill);
     if (fwrite(M, sizeof(double), n, x->spill) != n)
         return larv_fail(err, LARV_EXIT_IOERR, "scratch file (TMPDIR): write failed: %s",
                          strerror(errno));
     return 0;
 }
 
-static int spill_read(ctx_t *x, const item_t *it, double *M, size_t n, larv_err *err)
+static int spill_read(ctx_t *x, const item_t *it, int m, double *M, size_t n, larv_err *err)
 {
-    if (fseeko(x->spill, (off_t)it->spill_off, SEEK_SET) != 0 ||
+    if (fseeko(x->spill, (off_t)it->spill_off[m], SEEK_SET) != 0 ||
         fread(M, sizeof(double), n, x->spill) != n)
         return larv_fail(err, LARV_EXIT_IOERR, "scratch file: read failed");
+    return 0;
+}
+
+/* The proxies of one analysed tensor, per route (outputs.h), with the merged
+ * update M of every method that an output with LARV on merges with spilled
+ * (TIES: the proxies only). Each method works on its own copy of tau when
+ * several run. got[r]: route r's proxies are in e[r], c[r]. */
+static int analyse_item(ctx_t *x, item_t *it, double *e[2], double *c[2], int got[2],
+                        larv_err *err)
+{
+    const larv_tensor_info *ti = info_of(x, it);
+    int ncalls = 0, gram = 0;
+    for (int m = 0; m < LARV_NMETHODS; m++)
+        if (x->m_larv[m] && m != LARV_TIES) {
+            ncalls++;
+            gram |= larv_proxy_route((larv_method)m) == 0;
+        }
+    int ties_only = x->m_larv[LARV_TIES] && !gram;
+    ncalls += ties_only;
+    got[0] = got[1] = 0;
+    for (int m = 0; m < LARV_NMETHODS; m++) {
+        int spill = x->m_larv[m] && m != LARV_TIES;
+        if (!spill && !(m == LARV_TIES && ties_only))
+            continue;
+        double *tau = x->tau;
+        if (ncalls > 1) { /* the method may use tau as workspace */
+            memcpy(x->tauw, x->tau, ti->numel * x->T * sizeof(double));
+            tau = x->tauw;
+        }
+        int r = larv_proxy_route((larv_method)m);
+        larv_merge_opts mo = *mopts_of(x, m);
+        /* the Gram route's proxies once: with or without them, the Gram
+         * methods' M is the same (task_proxies only reads tau); TSV-M's M is
+         * computed as its single merge does, with its proxies */
+        int px = !got[r] || r == 1;
+        if (larv_merge_matrix(spill ? (larv_method)m : LARV_TA, it->m, it->n, x->T, x->w0, tau,
+                              spill ? x->mbuf : NULL, px ? e[r] : NULL, px ? c[r] : NULL, &mo,
+                              err))
+            return larv_err_prefix(err, "tensor '%s'", ti->name);
+        got[r] = 1;
+        if (spill && spill_write(x, it, m, x->mbuf, ti->numel, err))
+            return -1;
+    }
+    it->spilled = 1;
     return 0;
 }
 
 static int pass_analysis(ctx_t *x, larv_err *err)
 {
     const larv_merge_cfg *cfg = x->cfg;
-    larv_merge_result *r = x->res;
-    size_t G = r->ngroups;
-    /* sums per group: e, c, count of nonzero (matrix, task) pairs, matrices; a
-     * zero update (e[t] NaN, spec "Untouched updates") is left out of the means */
-    double *acc = calloc(4 * G, sizeof(double));
-    double *e = malloc((x->T + 1) * sizeof(double)), *c = malloc((x->T + 1) * sizeof(double));
-    int rc = 0;
-    if (!acc || !e || !c)
+    size_t G = x->res->grouping.ngroups, T = x->T; /* with one stack L + 2 */
+    /* per route: sums per group: e, c, count of nonzero (matrix, task) pairs,
+     * matrices; a zero update (e[t] NaN, spec "Untouched updates") is left out
+     * of the means */
+    double *acc = calloc(8 * G, sizeof(double));
+    double *eb = malloc(2 * (T + 1) * sizeof(double)), *cb = malloc(2 * (T + 1) * sizeof(double));
+    double *e[2] = {eb, eb ? eb + T + 1 : NULL}, *c[2] = {cb, cb ? cb + T + 1 : NULL};
+    int rc = 0, need[2] = {0, 0};
+    for (size_t k = 0; k < x->nout; k++)
+        if (larv_output_larv_on(&x->outs[k]))
+            need[larv_proxy_route(x->outs[k].cfg->method)] = 1;
+    if (!acc || !eb || !cb)
         rc = larv_fail(err, LARV_EXIT_FAIL, "out of memory");
-    int spill_m = cfg->method != LARV_TIES;
     larv_progress_begin(&x->prog, "analysis", (x->T + 1) * owned_bytes(x, 1));
     larv_team_begin(&x->team);
     larv_team_serve(&x->team); /* members: until the leader is done */
@@ -522,73 +686,74 @@ static int pass_analysis(ctx_t *x, larv_err *err)
         if (it->owner != x->rank || !it->proxy)
             continue; /* proxies from block matrices; embed and head keep their own scale */
         const larv_tensor_info *ti = info_of(x, it);
-        if (x->done[it->idx]) { /* resumed: the journalled proxies, in the same order */
-            memcpy(e, x->pe + it->idx * x->T, x->T * sizeof(double));
-            memcpy(c, x->pc + it->idx * x->T, x->T * sizeof(double));
-        } else if (x->pxc.warm) { /* --larv-cache: nothing to read or factor */
-            larv_pxcache_get(&x->pxc, it->idx, e, c);
-            memcpy(x->pe + it->idx * x->T, e, x->T * sizeof(double));
-            memcpy(x->pc + it->idx * x->T, c, x->T * sizeof(double));
-            x->has_pe[it->idx] = 1;
+        int got[2] = {0, 0};
+        if (x->all_done[it->idx]) { /* resumed: the journalled proxies, in the same order */
+            for (size_t k = 0; k < x->nout; k++) {
+                larv_output *o = &x->outs[k];
+                int r = larv_proxy_route(o->cfg->method);
+                if (!larv_output_larv_on(o) || got[r] || !o->has_pe[it->idx])
+                    continue;
+                memcpy(e[r], o->pe + it->idx * T, T * sizeof(double));
+                memcpy(c[r], o->pc + it->idx * T, T * sizeof(double));
+                got[r] = 1;
+            }
+        } else if (x->pxc.warm) { /* --larv-cache: nothing to read or factor; every
+                                    * output with LARV on is on the cache's route */
+            int r = x->px_route;
+            larv_pxcache_get(&x->pxc, it->idx, e[r], c[r]);
+            got[r] = 1;
         } else {
-            if (load_tau(x, it, 1, err)) {
+            if (load_tau(x, it, 1, err) || analyse_item(x, it, e, c, got, err)) {
                 rc = -1;
                 break;
             }
-            int mk = spill_m;
-            larv_merge_opts mo = cfg->mopts;
-            if (larv_merge_matrix(spill_m ? cfg->method : LARV_TA, it->m, it->n, x->T, x->w0,
-                                  x->tau, mk ? x->mbuf : NULL, e, c, &mo, err)) {
-                larv_err_prefix(err, "tensor '%s'", ti->name);
-                rc = -1;
-                break;
-            }
-            if (mk && spill_write(x, it, x->mbuf, ti->numel, err)) {
-                rc = -1;
-                break;
-            }
-            memcpy(x->pe + it->idx * x->T, e, x->T * sizeof(double));
-            memcpy(x->pc + it->idx * x->T, c, x->T * sizeof(double));
-            x->has_pe[it->idx] = 1;
         }
-        for (size_t t = 0; t < x->T; t++) {
-            if (isnan(e[t]))
+        for (int r = 0; r < 2; r++) {
+            if (!need[r])
                 continue;
-            acc[0 * G + it->group] += e[t];
-            acc[1 * G + it->group] += c[t];
-            acc[2 * G + it->group] += 1;
+            if (!got[r]) {
+                rc = larv_fail(err, LARV_EXIT_FAIL, "internal: tensor '%s': no proxies",
+                               ti->name);
+                break;
+            }
+            memcpy(x->pe[r] + it->idx * T, e[r], T * sizeof(double));
+            memcpy(x->pc[r] + it->idx * T, c[r], T * sizeof(double));
+            x->has_pe[r][it->idx] = 1;
+            double *a = acc + 4 * G * (size_t)r;
+            for (size_t t = 0; t < T; t++) {
+                if (isnan(e[r][t]))
+                    continue;
+                a[0 * G + it->group] += e[r][t];
+                a[1 * G + it->group] += c[r][t];
+                a[2 * G + it->group] += 1;
+            }
+            a[3 * G + it->group] += 1;
         }
-        acc[3 * G + it->group] += 1;
         larv_progress_step(&x->prog, ti->nbytes * (x->T + 1));
     }
     readahead_end(x);
     larv_team_end(&x->team);
-    free(e);
-    free(c);
+    free(eb);
+    free(cb);
     if (larv_coll_check(x->comm, rc, err)) {
         free(acc);
         return -1;
     }
     if (LARV_MPI_ALL(x->comm,
-                     MPI_Allreduce(MPI_IN_PLACE, acc, (int)(4 * G), MPI_DOUBLE, MPI_SUM, x->comm),
+                     MPI_Allreduce(MPI_IN_PLACE, acc, (int)(8 * G), MPI_DOUBLE, MPI_SUM, x->comm),
                      err)) {
         free(acc);
         return -1;
     }
-    for (size_t g = 0; g < G; g++) {
-        if (acc[2 * G + g] > 0) {
-            r->e[g] = acc[0 * G + g] / acc[2 * G + g];
-            r->c[g] = acc[1 * G + g] / acc[2 * G + g];
-        }
-    }
-    /* scales for the blocks, stack by stack (each its own depth, standardisation
-     * and quantiles); a block without nonzero pairs is untouched (e NaN:
-     * larv_scales gives it scale 1) */
-    const larv_grouping *gr = &r->grouping;
+    /* scales for the blocks, per output from its route's means, stack by stack
+     * (each its own depth, standardisation and quantiles); a block without
+     * nonzero pairs is untouched (e NaN: larv_scales gives it scale 1) */
+    const larv_grouping *gr = &x->res->grouping;
+    const double *cnt = acc + 4 * G * (size_t)(need[0] ? 0 : 1);
     for (size_t s = 0; s < gr->nstacks; s++) {
         size_t L = (size_t)gr->stacks[s].L, b1 = gr->stacks[s].g0 + 1; /* block 0's group */
         for (size_t l = 0; l < L; l++)
-            if (acc[3 * G + b1 + l] == 0) {
+            if (cnt[3 * G + b1 + l] == 0) {
                 free(acc);
                 char nm[300];
                 larv_grouping_label(gr, b1 + l, nm, sizeof nm);
@@ -602,9 +767,25 @@ static int pass_analysis(ctx_t *x, larv_err *err)
                                  "(use --larv off or --exclude fewer tensors)",
                                  nm);
             }
-        if (L > 0)
-            larv_scales(&cfg->larv, L, r->e + b1, r->c + b1, r->chat + b1, r->score + b1,
-                        r->scale + b1);
+    }
+    for (size_t k = 0; k < x->nout; k++) {
+        larv_output *o = &x->outs[k];
+        if (!larv_output_larv_on(o))
+            continue;
+        larv_merge_result *r = o->res;
+        const double *a = acc + 4 * G * (size_t)larv_proxy_route(o->cfg->method);
+        for (size_t g = 0; g < G; g++) {
+            if (a[2 * G + g] > 0) {
+                r->e[g] = a[0 * G + g] / a[2 * G + g];
+                r->c[g] = a[1 * G + g] / a[2 * G + g];
+            }
+        }
+        for (size_t s = 0; s < gr->nstacks; s++) {
+            size_t L = (size_t)gr->stacks[s].L, b1 = gr->stacks[s].g0 + 1;
+            if (L > 0)
+                larv_scales(&o->cfg->larv, L, r->e + b1, r->c + b1, r->chat + b1, r->score + b1,
+                            r->scale + b1);
+        }
     }
     free(acc);
     return 0;
@@ -621,13 +802,15 @@ static inline float tau32(double d, float s)
     return s == 1.0f ? v : s * v;
 }
 
-/* tau of one tensor for all tasks as float32, task t at out + t * numel. */
-static int load_tau_f32(ctx_t *x, const item_t *it, float *out, larv_err *err)
+/* tau of one tensor for all tasks as float32, task t at out + t * numel, as
+ * output o scales it; load: read it first (else x->tau holds it). */
+static int load_tau_f32(ctx_t *x, const larv_output *o, const item_t *it, int load, float *out,
+                        larv_err *err)
 {
     size_t n = info_of(x, it)->numel;
-    if (load_tau(x, it, 0, err))
+    if (load && load_tau(x, it, 0, err))
         return -1;
-    float s = (float)group_scale(x, it->group);
+    float s = (float)group_scale(o, it->group);
     for (size_t i = 0; i < n * x->T; i++)
         out[i] = tau32(x->tau[i], s);
     return 0;
@@ -635,6 +818,7 @@ static int load_tau_f32(ctx_t *x, const item_t *it, float *out, larv_err *err)
 
 typedef struct {
     ctx_t *x;
+    const larv_output *o;
     float *buf;
 } ties_src_ctx;
 
@@ -661,7 +845,7 @@ static int ties_each(void *vctx, size_t t, larv_select_visit visit, void *vc, la
             rc = -1;
             break;
         }
-        float sc = (float)group_scale(x, it->group);
+        float sc = (float)group_scale(s->o, it->group);
         int bad = 0;
         for (size_t j = 0; j < n; j++) {
             double v = d[j] - x->w0[j];
@@ -682,16 +866,17 @@ static int ties_each(void *vctx, size_t t, larv_select_visit visit, void *vc, la
     return rc;
 }
 
-static int pass_ties(ctx_t *x, float *fbuf, larv_err *err)
+/* One TIES output's selection: its threshold per task and majority sign. */
+static int pass_ties(ctx_t *x, const larv_output *o, float *fbuf, larv_err *err)
 {
-    larv_merge_result *r = x->res;
+    larv_merge_result *r = o->res;
     uint64_t D = 0;
     for (size_t i = 0; i < x->nt; i++)
         if (x->items[i].kind != K_KEEP)
             D += info_of(x, &x->items[i])->numel;
     if (D == 0)
         return larv_fail(err, LARV_EXIT_DATAERR, "TIES: no float tensor is left to merge");
-    double k = x->cfg->ties_k;
+    double k = o->cfg->ties_k;
     uint64_t kk = D - (uint64_t)floor((double)D * k);
     if (kk < 1)
         kk = 1;
@@ -700,7 +885,7 @@ static int pass_ties(ctx_t *x, float *fbuf, larv_err *err)
         return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
     for (size_t t = 0; t < x->T; t++)
         kks[t] = kk;
-    ties_src_ctx sc = {x, fbuf};
+    ties_src_ctx sc = {x, o, fbuf};
     larv_select_source src = {ties_each, &sc};
     double t0 = now();
     larv_progress_begin(&x->prog, "TIES threshold", 4 * x->T * owned_bytes(x, 0));
@@ -720,7 +905,7 @@ static int pass_ties(ctx_t *x, float *fbuf, larv_err *err)
         if (it->owner != x->rank || it->kind == K_KEEP)
             continue;
         size_t n = info_of(x, it)->numel;
-        if (load_tau_f32(x, it, fbuf, err)) {
+        if (load_tau_f32(x, o, it, 1, fbuf, err)) {
             rc = -1;
             break;
         }
@@ -743,20 +928,103 @@ static int pass_ties(ctx_t *x, float *fbuf, larv_err *err)
 
 /* ---- pass C: compute and write --------------------------------------------- */
 
-static int write_item(ctx_t *x, larv_writer *w, item_t *it, float *fbuf, larv_err *err)
+/* Output o's merged update of it (the base is in x->w0, the task vectors in
+ * x->tau when write_needs_tau): from the scratch file, or computed once per
+ * method for all outputs of it (the M cache, reset per tensor), or for TIES
+ * from o's own selection. *s: the LARV factor still to apply. */
+static double *output_update(ctx_t *x, const larv_output *o, const item_t *it, float *fbuf,
+                             double *s, larv_err *err)
 {
-    const larv_merge_cfg *cfg = x->cfg;
+    const larv_merge_cfg *cfg = o->cfg;
+    size_t n = info_of(x, it)->numel;
+    int m = (int)cfg->method;
+    *s = group_scale(o, it->group);
+    if (m == LARV_TIES) {
+        double *M = x->nout > 1 ? mc_buf(x, m, 0, err) : x->mbuf;
+        if (!M || load_tau_f32(x, o, it, 0, fbuf, err))
+            return NULL;
+        larv_ties_trim(fbuf, n, x->T, o->res->ties_thr);
+        larv_ties_merge(fbuf, n, x->T, cfg->ties_mode, o->res->ties_majority, M);
+        *s = 1.0; /* already applied to tau before trimming */
+        return M;
+    }
+    int k = from_spill(x, o, it);
+    double *M = x->nout > 1 ? mc_buf(x, m, k, err) : x->mbuf;
+    if (!M || x->mc_ok[m][k])
+        return M;
+    if (k) {
+        if (spill_read(x, it, m, M, n, err))
+            return NULL;
+    } else if (it->kind == K_MATRIX) {
+        double *tau = x->tau;
+        if (x->tauw) { /* the method may use it as workspace; other methods follow */
+            memcpy(x->tauw, x->tau, n * x->T * sizeof(double));
+            tau = x->tauw;
+        }
+        if (larv_merge_matrix((larv_method)m, it->m, it->n, x->T, x->w0, tau, M, NULL, NULL,
+                              &cfg->mopts, err)) {
+            larv_err_prefix(err, "tensor '%s'", info_of(x, it)->name);
+            return NULL;
+        }
+    } else {
+        larv_merge_vector((larv_method)m, n, x->T, x->tau, M);
+    }
+    x->mc_ok[m][k] = 1;
+    return M;
+}
+
+/* theta = theta0 + lambda s M into output o: rounded to the dtype, checked,
+ * written and journalled. */
+static int write_output(ctx_t *x, larv_output *o, const item_t *it, const double *M, double s,
+                        larv_err *err)
+{
+    const larv_merge_cfg *cfg = o->cfg;
     const larv_tensor_info *ti = info_of(x, it);
     size_t n = ti->numel;
-    double lam = x->res->lambda, s = group_scale(x, it->group);
-    if (x->done[it->idx]) {
+    double lam = o->res->lambda, f = lam * s;
+    double *th = x->theta ? x->theta : (double *)M; /* one output: in place */
+    for (size_t i = 0; i < n; i++)
+        th[i] = x->w0[i] + f * M[i];
+    larv_from_f64(ti->dtype, th, x->raw, n);
+    size_t bad = cfg->allow_nonfinite ? n : larv_first_nonfinite(ti->dtype, x->raw, n);
+    if (bad < n)
+        return larv_fail(err, LARV_EXIT_DATAERR,
+                         "%s: tensor '%s': the merged value is not finite in %s (element %zu: "
+                         "%g before rounding; lambda %g, layer scale %g): lower --lambda, the "
+                         "LARV scales or --alpha, or pass --allow-nonfinite to write it",
+                         cfg->out, ti->name, larv_dtype_name(ti->dtype), bad, th[bad], lam, s);
+    return 0;
+}
+
+/* The raw bytes in x->raw into output o, journalled once the write returned
+ * (a resume re-reads and checks it). */
+static int put_output(ctx_t *x, larv_output *o, const item_t *it, larv_err *err)
+{
+    const larv_tensor_info *ti = info_of(x, it);
+    o->out_hash[it->idx] = larv_hash64(x->raw, ti->nbytes, 0);
+    if (larv_writer_write(o->w, it->idx, x->raw, err))
+        return -1;
+    int r = larv_proxy_route(o->cfg->method);
+    int px = larv_output_larv_on(o) && x->has_pe[r][it->idx];
+    return larv_journal_add(o->journal, it->idx, ti->name, o->out_hash[it->idx],
+                            x->in_hash + it->idx, x->nt, px ? x->pe[r] + it->idx * x->T : NULL,
+                            px ? x->pc[r] + it->idx * x->T : NULL, err);
+}
+
+/* One tensor into every output that still lacks it: read once, each method's
+ * update computed once. */
+static int write_item(ctx_t *x, item_t *it, float *fbuf, larv_err *err)
+{
+    const larv_tensor_info *ti = info_of(x, it);
+    size_t n = ti->numel;
+    if (x->all_done[it->idx]) {
         larv_progress_step(&x->prog, ti->nbytes * (x->T + 1));
-        return 0; /* resumed: already in the file */
+        return 0; /* resumed: already in the files */
     }
     if (x->fail_rank == x->rank)
         return larv_fail(err, LARV_EXIT_IOERR,
                          "%s: tensor '%s': write refused by the test hook LARV_TEST_FAIL_RANK=%d",
-                         x->cfg->out, ti->name, x->rank);
+                         x->outs[0].cfg->out, ti->name, x->rank);
     if (grow(x, n, err))
         return -1;
     if (ti->nbytes > x->rawcap) {
@@ -774,49 +1042,32 @@ static int write_item(ctx_t *x, larv_writer *w, item_t *it, float *fbuf, larv_er
     } else if (it->kind == K_KEEP) {
         if (fetch(x, 0, it, x->raw, 0, err))
             return -1;
+        for (size_t k = 0; k < x->nout; k++)
+            if (!x->outs[k].done[it->idx] && put_output(x, &x->outs[k], it, err))
+                return -1;
     } else {
-        double *M = x->mbuf;
-        if (cfg->method == LARV_TIES) {
-            if (load_tau_f32(x, it, fbuf, err))
-                return -1;
-            larv_ties_trim(fbuf, n, x->T, x->res->ties_thr);
-            larv_ties_merge(fbuf, n, x->T, cfg->ties_mode, x->res->ties_majority, M);
-            s = 1.0; /* already applied to tau before trimming */
-        } else if (it->proxy && x->spill) {
-            if (spill_read(x, it, M, n, err) || read_f64(x, 0, it, x->w0, err))
-                return -1;
-        } else {
-            if (load_tau(x, it, it->kind == K_MATRIX && cfg->method != LARV_TA, err))
-                return -1;
-            if (it->kind == K_MATRIX) {
-                if (larv_merge_matrix(cfg->method, it->m, it->n, x->T, x->w0, x->tau, M, NULL,
-                                      NULL, &cfg->mopts, err))
-                    return larv_err_prefix(err, "tensor '%s'", ti->name);
-            } else {
-                larv_merge_vector(cfg->method, n, x->T, x->tau, M);
-            }
+        int factor = 0;
+        for (size_t k = 0; k < x->nout; k++) {
+            larv_method m = x->outs[k].cfg->method;
+            factor |= it->kind == K_MATRIX && m != LARV_TA && m != LARV_TIES &&
+                      !x->outs[k].done[it->idx] && !from_spill(x, &x->outs[k], it);
         }
-        double f = lam * s;
-        for (size_t i = 0; i < n; i++)
-            M[i] = x->w0[i] + f * M[i];
-        larv_from_f64(ti->dtype, M, x->raw, n);
-        size_t bad = cfg->allow_nonfinite ? n : larv_first_nonfinite(ti->dtype, x->raw, n);
-        if (bad < n)
-            return larv_fail(err, LARV_EXIT_DATAERR,
-                             "%s: tensor '%s': the merged value is not finite in %s (element %zu: "
-                             "%g before rounding; lambda %g, layer scale %g): lower --lambda, the "
-                             "LARV scales or --alpha, or pass --allow-nonfinite to write it",
-                             cfg->out, ti->name, larv_dtype_name(ti->dtype), bad, M[bad], lam, s);
+        if (write_needs_tau(x, it) ? load_tau(x, it, factor, err)
+                                   : read_f64(x, 0, it, x->w0, err))
+            return -1;
+        memset(x->mc_ok, 0, sizeof x->mc_ok);
+        for (size_t k = 0; k < x->nout; k++) {
+            larv_output *o = &x->outs[k];
+            if (o->done[it->idx])
+                continue;
+            double s;
+            double *M = output_update(x, o, it, fbuf, &s, err);
+            if (!M || write_output(x, o, it, M, s, err) || put_output(x, o, it, err))
+                return -1;
+            if (o->cfg->method == LARV_TIES)
+                x->mc_ok[LARV_TIES][0] = 0; /* each TIES output merges its own */
+        }
     }
-    x->out_hash[it->idx] = larv_hash64(x->raw, ti->nbytes, 0);
-    if (larv_writer_write(w, it->idx, x->raw, err))
-        return -1;
-    /* journalled only once the write returned (a resume re-reads and checks it) */
-    int px = x->has_pe[it->idx];
-    if (larv_journal_add(x->journal, it->idx, ti->name, x->out_hash[it->idx],
-                         x->in_hash + it->idx, x->nt, px ? x->pe + it->idx * x->T : NULL,
-                         px ? x->pc + it->idx * x->T : NULL, err))
-        return -1;
     if (x->slow_ms > 0) {
         struct timespec ts = {x->slow_ms / 1000, (x->slow_ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
@@ -829,7 +1080,7 @@ static int write_item(ctx_t *x, larv_writer *w, item_t *it, float *fbuf, larv_er
  * the bytes in the temporary file are re-read and their checksum matches. Each
  * rank checks the tensors it owns; *kept and *bad count them on this rank.
  * Returns 0, or -1 with err (a read failed). */
-static int verify_resumed(ctx_t *x, larv_writer *w, const larv_journal_state *js, size_t *kept,
+static int verify_resumed(ctx_t *x, larv_output *o, const larv_journal_state *js, size_t *kept,
                           size_t *bad, larv_err *err)
 {
     *kept = *bad = 0;
@@ -838,7 +1089,7 @@ static int verify_resumed(ctx_t *x, larv_writer *w, const larv_journal_state *js
         if (it->owner != x->rank || !js->have[i])
             continue;
         const larv_tensor_info *ti = info_of(x, it);
-        if (it->proxy && !js->has_proxy[i]) {
+        if (it->proxy && larv_output_larv_on(o) && !js->has_proxy[i]) {
             (*bad)++;
             continue;
         }
@@ -849,20 +1100,20 @@ static int verify_resumed(ctx_t *x, larv_writer *w, const larv_journal_state *js
             if (!x->raw)
                 return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
         }
-        if (larv_writer_read(w, i, x->raw, err))
+        if (larv_writer_read(o->w, i, x->raw, err))
             return -1;
         if (larv_hash64(x->raw, ti->nbytes, 0) != js->out_hash[i]) {
             (*bad)++;
             continue;
         }
-        x->done[i] = 1;
-        x->out_hash[i] = js->out_hash[i];
+        o->done[i] = 1;
+        o->out_hash[i] = js->out_hash[i];
         for (size_t f = 0; f <= x->T; f++)
             x->in_hash[f * x->nt + i] = js->in_hash[f * x->nt + i];
         if (js->has_proxy[i]) {
-            memcpy(x->pe + i * x->T, js->e + i * x->T, x->T * sizeof(double));
-            memcpy(x->pc + i * x->T, js->c + i * x->T, x->T * sizeof(double));
-            x->has_pe[i] = 1;
+            memcpy(o->pe + i * x->T, js->e + i * x->T, x->T * sizeof(double));
+            memcpy(o->pc + i * x->T, js->c + i * x->T, x->T * sizeof(double));
+            o->has_pe[i] = 1;
         }
         (*kept)++;
     }
@@ -897,19 +1148,21 @@ static int check_journalled_inputs(ctx_t *x, const larv_journal_state *js, int *
 
 /* The output: created, or with --resume reopened when an interrupted run of the
  * same job left its temporary file and journals. Collective. */
-static int open_output(ctx_t *x, larv_writer **wp, larv_err *err)
+static int open_output(ctx_t *x, larv_output *o, larv_err *err)
 {
-    const larv_merge_cfg *cfg = x->cfg;
+    const larv_merge_cfg *cfg = o->cfg;
+    larv_writer **wp = &o->w;
     *wp = NULL;
     int rc = 0;
     larv_tensor_info *infos = malloc(x->nt * sizeof *infos);
     const char **names = malloc(x->nt * sizeof *names);
     size_t T = x->T, nn = x->nt ? x->nt : 1;
-    x->done = calloc(nn, 1);
-    x->has_pe = calloc(nn, 1);
-    x->pe = calloc(nn * (T ? T : 1), sizeof(double));
-    x->pc = calloc(nn * (T ? T : 1), sizeof(double));
-    if (!infos || !names || !x->done || !x->has_pe || !x->pe || !x->pc)
+    o->done = calloc(nn, 1);
+    o->has_pe = calloc(nn, 1);
+    o->pe = calloc(nn * (T ? T : 1), sizeof(double));
+    o->pc = calloc(nn * (T ? T : 1), sizeof(double));
+    o->out_hash = calloc(nn, sizeof(uint64_t));
+    if (!infos || !names || !o->done || !o->has_pe || !o->pe || !o->pc || !o->out_hash)
         rc = larv_fail(err, LARV_EXIT_FAIL, "out of memory");
     for (size_t i = 0; rc == 0 && i < x->nt; i++) {
         infos[i] = *info_of(x, &x->items[i]);
@@ -922,15 +1175,15 @@ static int open_output(ctx_t *x, larv_writer **wp, larv_err *err)
     if (!wpath && rc == 0)
         rc = larv_fail(err, LARV_EXIT_FAIL, "out of memory");
     wo.atomic = 1;
-    wo.meta_reserve = larv_meta_reserve(cfg, x->res, x->base); /* what it must hold */
+    wo.meta_reserve = larv_meta_reserve(cfg, o->res, x->base); /* what it must hold */
     wo.guard = x->files;
-    x->job = larv_job_identity(cfg, x->size, x->base, x->tasks);
-    if (x->pxc.warm) /* resumed only with the same cache (proxy_cache.h) */
-        x->job = larv_hash64(&x->pxc.digest, sizeof x->pxc.digest, x->job);
+    o->job = larv_job_identity(cfg, x->size, x->base, x->tasks);
+    if (x->pxc.warm && larv_output_larv_on(o)) /* resumed only with the same cache */
+        o->job = larv_hash64(&x->pxc.digest, sizeof x->pxc.digest, o->job);
     larv_journal_state js = {0};
     int resumed = 0;
     if (rc == 0 && cfg->resume)
-        rc = larv_journal_load(cfg->out, x->job, x->size, T, x->nt, names, &js, err);
+        rc = larv_journal_load(cfg->out, o->job, x->size, T, x->nt, names, &js, err);
     rc = larv_coll_check(x->comm, rc, err);
     int found = js.njournals > 0;
     if (rc == 0 && cfg->resume)
@@ -963,12 +1216,12 @@ static int open_output(ctx_t *x, larv_writer **wp, larv_err *err)
     }
     if (rc == 0)
         rc = larv_coll_check(x->comm,
-                             larv_journal_open(cfg->out, x->rank, x->size, x->job, T, !resumed,
-                                               &x->journal, err),
+                             larv_journal_open(cfg->out, x->rank, x->size, o->job, T, !resumed,
+                                               &o->journal, err),
                              err);
     if (rc == 0 && resumed) {
         size_t kept = 0, bad = 0;
-        int lrc = verify_resumed(x, *wp, &js, &kept, &bad, err);
+        int lrc = verify_resumed(x, o, &js, &kept, &bad, err);
         rc = larv_coll_check(x->comm, lrc, err);
         uint64_t cnt[2] = {kept, bad};
         if (rc == 0)
@@ -1039,22 +1292,25 @@ static int guard_outputs(ctx_t *x, larv_err *err)
                    : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
         free(p);
     }
-    for (int r = 0; r < x->size && rc == 0; r++) {
-        p = suffixed(cfg->out, ".larv-tmp.journal.", r);
-        rc = p ? larv_fileset_claim(x->files, p, "a journal", err)
-               : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
-        free(p);
-    }
-    if (rc == 0) { /* one run per target: a second one fails here, harming neither */
-        p = larv_lock_path(cfg->out);
-        rc = p ? larv_fileset_claim(x->files, p, "the lock file", err)
-               : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
-        free(p);
-    }
-    if (rc == 0 && cfg->larv_cache)
+    if (rc == 0 && cfg->larv_cache) /* one for the run (every output's cfg names it) */
         rc = larv_fileset_claim(x->files, cfg->larv_cache, "the LARV proxy cache", err);
-    if (rc == 0 && x->rank == 0 && !(x->lock = larv_lock_take(cfg->out, err)))
-        rc = -1;
+    for (size_t k = 0; k < x->nout && rc == 0; k++) { /* every output's */
+        larv_output *o = &x->outs[k];
+        for (int r = 0; r < x->size && rc == 0; r++) {
+            p = suffixed(o->cfg->out, ".larv-tmp.journal.", r);
+            rc = p ? larv_fileset_claim(x->files, p, "a journal", err)
+                   : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+            free(p);
+        }
+        if (rc == 0) { /* one run per target: a second one fails here, harming neither */
+            p = larv_lock_path(o->cfg->out);
+            rc = p ? larv_fileset_claim(x->files, p, "the lock file", err)
+                   : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+            free(p);
+        }
+        if (rc == 0 && x->rank == 0 && !(o->lock = larv_lock_take(o->cfg->out, err)))
+            rc = -1;
+    }
     return rc;
 }
 
@@ -1070,9 +1326,11 @@ static int open_readahead(ctx_t *x, larv_err *err)
     return rc;
 }
 
-static int alloc_result(ctx_t *x, larv_err *err)
+static int alloc_result(ctx_t *x, larv_output *o, larv_err *err)
 {
-    larv_merge_result *r = x->res;
+    larv_merge_result *r = o->res;
+    if (r != x->res && larv_grouping_copy(&x->res->grouping, &r->grouping))
+        return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
     size_t G = r->grouping.ngroups; /* with one stack L + 2 */
     r->L = x->L;
     r->ngroups = G;
@@ -1105,18 +1363,21 @@ static int alloc_result(ctx_t *x, larv_err *err)
     }
     for (size_t i = 0; i < x->nt; i++) {
         r->nmatrix[x->items[i].group] += x->items[i].kind == K_MATRIX;
-        r->nproxy[x->items[i].group] += x->items[i].proxy;
+        r->nproxy[x->items[i].group] += x->items[i].proxy && larv_output_larv_on(o);
     }
-    for (size_t s = 0; s < r->grouping.nstacks && x->cfg->larv.rule != LARV_RULE_OFF; s++) {
+    for (size_t s = 0; s < r->grouping.nstacks && o->cfg->larv.rule != LARV_RULE_OFF; s++) {
         const larv_stack *st = &r->grouping.stacks[s];
-        r->scale[st->g0] = x->cfg->larv.embed_scale;
-        r->scale[st->g0 + (size_t)st->L + 1] = x->cfg->larv.head_scale;
+        r->scale[st->g0] = o->cfg->larv.embed_scale;
+        r->scale[st->g0 + (size_t)st->L + 1] = o->cfg->larv.head_scale;
     }
+    r->imbalance = x->res->imbalance;
+    r->team_size = x->res->team_size;
     return 0;
 }
 
-/* --larv-cache (proxy_cache.h): read = 0 after a stale cache (only written). */
-static int open_proxy_cache(ctx_t *x, int read, larv_err *err)
+/* --larv-cache (proxy_cache.h): read = 0 after a stale cache (only written).
+ * Keyed by the outputs' one proxy route (an output with LARV on: ocfg). */
+static int open_proxy_cache(ctx_t *x, const larv_merge_cfg *ocfg, int read, larv_err *err)
 {
     unsigned char *proxy = calloc(x->nt ? x->nt : 1, 1), *mine = calloc(x->nt ? x->nt : 1, 1);
     int rc = proxy && mine ? 0 : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
@@ -1126,11 +1387,14 @@ static int open_proxy_cache(ctx_t *x, int read, larv_err *err)
         mine[i] = proxy[i] && x->items[i].owner == x->rank;
     }
     if (rc == 0)
-        rc = larv_pxcache_open(&x->pxc, x->cfg, x->comm, read, x->base, x->tasks, x->team.size,
+        rc = larv_pxcache_open(&x->pxc, ocfg, x->comm, read, x->base, x->tasks, x->team.size,
                                proxy, mine, err);
-    if (rc == 0) {
-        x->res->proxy_cache = x->pxc.warm ? 2 : 1;
-        snprintf(x->res->proxy_cache_why, sizeof x->res->proxy_cache_why, "%s",
+    for (size_t k = 0; rc == 0 && k < x->nout; k++) {
+        larv_merge_result *r = x->outs[k].res;
+        if (!larv_output_larv_on(&x->outs[k]))
+            continue; /* its result does not depend on proxies */
+        r->proxy_cache = x->pxc.warm ? 2 : 1;
+        snprintf(r->proxy_cache_why, sizeof r->proxy_cache_why, "%s",
                  read ? x->pxc.why : "stale (see the warning)");
     }
     free(proxy);
@@ -1138,30 +1402,65 @@ static int open_proxy_cache(ctx_t *x, int read, larv_err *err)
     return rc;
 }
 
-static int merge_once(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *res,
-                      int read_cache, int *stale, larv_err *err)
+/* The shared parts of the result (inputs, sizes, times) from output 0's. */
+static void share_result(const larv_merge_result *from, larv_merge_result *to, int nranks,
+                         size_t T)
+{
+    to->seconds = from->seconds;
+    to->pass_seconds[LARV_PASS_ANALYSIS] = from->pass_seconds[LARV_PASS_ANALYSIS];
+    to->pass_seconds[LARV_PASS_WRITE] = from->pass_seconds[LARV_PASS_WRITE];
+    to->bytes_read = from->bytes_read;
+    to->bytes_read_ahead = from->bytes_read_ahead;
+    to->bytes_written = from->bytes_written;
+    to->ntensors = from->ntensors;
+    to->nmatrix_total = from->nmatrix_total;
+    to->nparams = from->nparams;
+    memcpy(to->peak_rss_kb, from->peak_rss_kb, (size_t)nranks * sizeof(long));
+    memcpy(to->input_digest, from->input_digest, (T + 1) * sizeof(uint64_t));
+    memcpy(to->input_bytes, from->input_bytes, (T + 1) * sizeof(uint64_t));
+}
+
+/* One run writing every output; read_cache = 0 after a stale cache; *stale:
+ * the warm cache's proxies were not this pool's (nothing published). */
+static int run_once(const larv_merge_cfg *const *cfgs, size_t nout, MPI_Comm comm,
+                    larv_merge_result *results, int read_cache, int *stale, larv_err *err)
 {
     ctx_t X = {0}, *x = &X;
-    memset(res, 0, sizeof *res);
+    const larv_merge_cfg *cfg = cfgs[0];
+    larv_merge_result *res = &results[0];
+    for (size_t k = 0; k < nout; k++)
+        memset(&results[k], 0, sizeof results[k]);
     x->cfg = cfg;
     x->comm = comm;
     x->res = res;
+    x->nout = nout;
+    x->outs = calloc(nout, sizeof *x->outs);
     MPI_Comm_rank(comm, &x->rank);
     MPI_Comm_size(comm, &x->size);
     x->T = cfg->ntasks;
     x->team.comm = MPI_COMM_NULL;
     x->tasks = calloc(x->T, sizeof(larv_ckpt *));
     double t_start = now();
-    res->lambda = !isnan(cfg->lambda) ? cfg->lambda : larv_method_default_lambda(cfg->method);
+    int any_larv = 0, any_ties = 0;
+    for (size_t k = 0; x->outs && k < nout; k++) {
+        larv_output *o = &x->outs[k];
+        o->cfg = cfgs[k];
+        o->res = &results[k];
+        o->res->lambda = !isnan(o->cfg->lambda) ? o->cfg->lambda
+                                                : larv_method_default_lambda(o->cfg->method);
+        x->m_used[o->cfg->method] = 1;
+        if (larv_output_larv_on(o))
+            x->m_larv[o->cfg->method] = any_larv = 1;
+        any_ties |= o->cfg->method == LARV_TIES;
+    }
     larv_progress_init(&x->prog, comm, cfg->quiet);
     const char *hook = getenv("LARV_TEST_SLOW_WRITE_MS");
     x->slow_ms = hook ? atol(hook) : 0;
     hook = getenv("LARV_TEST_FAIL_RANK");
     x->fail_rank = hook && *hook ? atoi(hook) : -1;
 
-    larv_writer *w = NULL;
     float *fbuf = NULL;
-    int rc = x->tasks ? 0 : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+    int rc = x->tasks && x->outs ? 0 : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
     if (rc == 0)
         rc = open_inputs(x, err); /* collective; fails on all ranks together */
     if (rc == 0) /* what is merged (pool.h): every checkpoint restricted to that list */
@@ -1174,19 +1473,27 @@ static int merge_once(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_resul
         rc = larv_coll_check(comm, open_readahead(x, err), err);
     if (rc == 0)
         rc = larv_coll_check(comm, build_plan(x, err), err);
-    if (rc == 0)
-        rc = larv_coll_check(comm, alloc_result(x, err), err);
+    for (size_t k = 0; k < nout && rc == 0; k++)
+        rc = larv_coll_check(comm, alloc_result(x, &x->outs[k], err), err);
     if (rc == 0) {
+        size_t nn = x->nt ? x->nt : 1, TT = x->T ? x->T : 1;
         x->in_hash = calloc((x->T + 1) * x->nt, sizeof(uint64_t));
-        x->out_hash = calloc(x->nt, sizeof(uint64_t));
+        x->all_done = calloc(nn, 1);
+        int bad = !x->in_hash || !x->all_done;
+        for (int r = 0; r < 2; r++) {
+            x->pe[r] = calloc(nn * TT, sizeof(double));
+            x->pc[r] = calloc(nn * TT, sizeof(double));
+            x->has_pe[r] = calloc(nn, 1);
+            bad |= !x->pe[r] || !x->pc[r] || !x->has_pe[r];
+        }
         size_t maxn = 1;
         for (size_t i = 0; i < x->nt; i++)
             if (x->items[i].owner == x->rank && info_of(x, &x->items[i])->numel > maxn)
                 maxn = info_of(x, &x->items[i])->numel;
-        if (cfg->method == LARV_TIES)
+        if (any_ties)
             fbuf = malloc(maxn * x->T * sizeof(float));
         rc = larv_coll_check(comm,
-                             (!x->in_hash || !x->out_hash || (cfg->method == LARV_TIES && !fbuf))
+                             (bad || (any_ties && !fbuf))
                                  ? larv_fail(err, LARV_EXIT_FAIL, "out of memory")
                                  : 0,
                              err);
@@ -1196,24 +1503,51 @@ static int merge_once(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_resul
         }
         res->ntensors = x->nt;
     }
-    int use_cache = cfg->larv_cache && cfg->larv.rule != LARV_RULE_OFF && x->L > 0;
-    if (rc == 0 && use_cache)
-        rc = open_proxy_cache(x, read_cache, err);
-    /* the output: every rank creates (or reopens) it together, before the passes */
-    int made_output = 0;
-    if (rc == 0) {
-        rc = open_output(x, &w, err);
-        made_output = rc == 0;
+    /* --larv-cache: when every output with LARV on takes its proxies from one
+     * route (outputs.h); a run mixing routes computes them, as without a cache */
+    const larv_merge_cfg *pcfg = NULL;
+    int routes[2] = {0, 0};
+    for (size_t k = 0; x->outs && k < nout; k++)
+        if (larv_output_larv_on(&x->outs[k])) {
+            if (!pcfg)
+                pcfg = x->outs[k].cfg;
+            routes[larv_proxy_route(x->outs[k].cfg->method)] = 1;
+        }
+    int use_cache = cfg->larv_cache && pcfg && x->L > 0;
+    if (use_cache && routes[0] && routes[1]) {
+        use_cache = 0;
+        if (x->rank == 0)
+            fprintf(stderr,
+                    "[larv] warning: LARV proxy cache %s is not used: this run mixes TSV-M "
+                    "(proxies from its own factorisations) with other methods; give them "
+                    "separate runs to use it\n",
+                    cfg->larv_cache);
     }
-    if (rc == 0 && cfg->larv.rule != LARV_RULE_OFF && x->L > 0) {
+    x->px_route = routes[1];
+    if (rc == 0 && use_cache)
+        rc = open_proxy_cache(x, pcfg, read_cache, err);
+    /* the outputs: every rank creates (or reopens) each together, before the passes */
+    for (size_t k = 0; k < nout && rc == 0; k++) {
+        rc = open_output(x, &x->outs[k], err);
+        x->outs[k].made = rc == 0;
+    }
+    if (rc == 0)
+        for (size_t i = 0; i < x->nt; i++) {
+            unsigned char d = 1;
+            for (size_t k = 0; k < nout; k++)
+                d &= x->outs[k].done[i];
+            x->all_done[i] = d;
+        }
+    if (rc == 0 && any_larv && x->L > 0) {
         double t0 = now();
         rc = pass_analysis(x, err);
         res->pass_seconds[LARV_PASS_ANALYSIS] = now() - t0;
     }
-    if (rc == 0 && cfg->method == LARV_TIES)
-        rc = pass_ties(x, fbuf, err); /* fails on every rank together */
+    for (size_t k = 0; k < nout && rc == 0; k++)
+        if (x->outs[k].cfg->method == LARV_TIES)
+            rc = pass_ties(x, &x->outs[k], fbuf, err); /* fails on every rank together */
 
-    /* every rank writes its own tensors */
+    /* every rank writes its own tensors, each into every output */
     if (rc == 0) {
         double t0 = now();
         larv_progress_begin(&x->prog, "merge+write", (x->T + 1) * owned_bytes(x, 0));
@@ -1223,7 +1557,7 @@ static int merge_once(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_resul
         readahead_begin(x, P_WRITE, 0);
         for (size_t i = 0; i < x->nt && lrc == 0; i++)
             if (x->items[i].owner == x->rank)
-                lrc = write_item(x, w, &x->items[i], fbuf, err);
+                lrc = write_item(x, &x->items[i], fbuf, err);
         readahead_end(x);
         larv_team_end(&x->team);
         res->pass_seconds[LARV_PASS_WRITE] = now() - t0;
@@ -1235,10 +1569,10 @@ static int merge_once(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_resul
                           MPI_Allreduce(MPI_IN_PLACE, x->in_hash, (int)((x->T + 1) * x->nt),
                                         MPI_UINT64_T, MPI_BOR, comm),
                           err);
-        if (rc == 0)
+        for (size_t k = 0; k < nout && rc == 0; k++)
             rc = LARV_MPI_ALL(comm,
-                              MPI_Allreduce(MPI_IN_PLACE, x->out_hash, (int)x->nt, MPI_UINT64_T,
-                                            MPI_BOR, comm),
+                              MPI_Allreduce(MPI_IN_PLACE, x->outs[k].out_hash, (int)x->nt,
+                                            MPI_UINT64_T, MPI_BOR, comm),
                               err);
         if (rc == 0)
             rc = check_pool_contents(x, err); /* the same verdict on every rank */
@@ -1265,72 +1599,112 @@ static int merge_once(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_resul
             rc = LARV_MPI_ALL(comm,
                               MPI_Allgather(&rss, 1, MPI_LONG, res->peak_rss_kb, 1, MPI_LONG, comm),
                               err);
+        for (size_t k = 1; k < nout; k++)
+            share_result(res, x->outs[k].res, x->size, x->T);
     }
     if (rc == 0) {
-        /* provenance metadata, then the atomic close */
-        char *prov = larv_report_json(cfg, res, 0);
-        char *sums = prov ? larv_checksums_json(x->base, x->out_hash, x->nt, prov) : NULL;
-        larv_kv meta[2] = {{"larv_provenance", prov}, {"larv_checksums", sums}};
-        rc = (prov && sums) ? 0 : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
-        rc = larv_coll_check(comm, rc, err);
-        if (rc == 0)
-            rc = larv_writer_set_meta(w, meta, 2, err);
-        /* the report appears together with the output, or neither does: staged
-         * beside its target first, renamed once the output is in place */
+        /* provenance metadata of each output, then the atomic closes */
+        for (size_t k = 0; k < nout && rc == 0; k++) {
+            larv_output *o = &x->outs[k];
+            char *prov = larv_report_json(o->cfg, o->res, 0);
+            char *sums = prov ? larv_checksums_json(x->base, o->out_hash, x->nt, prov) : NULL;
+            larv_kv meta[2] = {{"larv_provenance", prov}, {"larv_checksums", sums}};
+            rc = (prov && sums) ? 0 : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+            rc = larv_coll_check(comm, rc, err);
+            if (rc == 0)
+                rc = larv_writer_set_meta(o->w, meta, 2, err);
+            free(prov);
+            free(sums);
+        }
+        /* the report appears together with the outputs, or neither does: staged
+         * beside its target first, renamed once every output is in place (one
+         * output: its report; several: {"outputs": [one report each]}) */
         int staged = rc == 0 && cfg->report;
         if (staged) {
             int lrc = 0;
             if (x->rank == 0) {
-                char *text = larv_report_json(cfg, res, 1);
+                char **texts = calloc(nout, sizeof *texts), *text = NULL;
+                int ok = texts != NULL;
+                for (size_t k = 0; ok && k < nout; k++)
+                    ok = (texts[k] = larv_report_json(x->outs[k].cfg, x->outs[k].res, 1)) != NULL;
+                if (ok)
+                    text = nout == 1 ? texts[0] : larv_outputs_report(texts, nout);
                 lrc = text ? larv_text_file_stage(cfg->report, text, err)
                            : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
-                free(text);
+                if (text && nout > 1)
+                    free(text);
+                for (size_t k = 0; texts && k < nout; k++)
+                    free(texts[k]);
+                free(texts);
             }
             rc = larv_coll_check(comm, lrc, err);
         }
-        if (rc == 0) {
-            rc = larv_writer_close(w, err);
-            w = NULL; /* closed (or, on a failure, removed) */
+        for (size_t k = 0; k < nout && rc == 0; k++) {
+            rc = larv_writer_close(x->outs[k].w, err);
+            x->outs[k].w = NULL; /* closed (or, on a failure, removed) */
         }
         if (staged) {
             int lrc = x->rank == 0 ? larv_text_file_finish(cfg->report, rc == 0, err) : 0;
             if (rc == 0)
                 rc = larv_coll_check(comm, lrc, err);
         }
-        free(prov);
-        free(sums);
         if (rc == 0 && use_cache && !x->pxc.warm) /* for the next run; a failed write warns */
-            rc = larv_pxcache_save(&x->pxc, comm, cfg->quiet, x->has_pe, x->pe, x->pc, x->in_hash,
-                                   x->base, err);
+            rc = larv_pxcache_save(&x->pxc, comm, cfg->quiet, x->has_pe[x->px_route],
+                                   x->pe[x->px_route], x->pc[x->px_route], x->in_hash, x->base,
+                                   err);
     }
     /* a failure that was not a kill: no temporary output and no journal are left */
-    if (w) /* rc != 0 on every rank here */
-        larv_writer_abort(w);
-    larv_journal_close(x->journal);
-    if (made_output && x->rank == 0)
-        larv_journal_remove_all(cfg->out);
+    for (size_t k = 0; k < nout && x->outs; k++) {
+        larv_output *o = &x->outs[k];
+        if (o->w) /* rc != 0 on every rank here */
+            larv_writer_abort(o->w);
+        larv_journal_close(o->journal);
+        if (o->made && x->rank == 0)
+            larv_journal_remove_all(o->cfg->out);
+    }
     larv_progress_end(&x->prog);
+    larv_output *outs = x->outs;
     ctx_free(x);
+    free(outs);
     free(fbuf);
+    return rc;
+}
+
+int larv_merge_run_outputs(const larv_merge_cfg *const *cfgs, size_t nout, MPI_Comm comm,
+                           larv_merge_result *results, larv_err *err)
+{
+    int stale = 0, rank;
+    int rc = run_once(cfgs, nout, comm, results, 1, &stale, err);
+    if (rc && stale) {
+        /* an input changed under the same size and time: the cache's proxies
+         * were not this pool's; that run's outputs were never published. Again,
+         * computing them (and replacing the cache). */
+        MPI_Comm_rank(comm, &rank);
+        if (rank == 0)
+            fprintf(stderr, "[larv] warning: %s; merging again without it\n", err->msg);
+        larv_merge_cfg *again = calloc(nout, sizeof *again);
+        const larv_merge_cfg **ap = calloc(nout, sizeof *ap);
+        if (!again || !ap) {
+            free(again);
+            free(ap);
+            return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+        }
+        for (size_t k = 0; k < nout; k++) {
+            larv_merge_result_free(&results[k]);
+            again[k] = *cfgs[k]; /* shallow: only resume differs */
+            again[k].resume = 0; /* its journals are gone with its output */
+            ap[k] = &again[k];
+        }
+        larv_err_clear(err);
+        rc = run_once(ap, nout, comm, results, 0, &stale, err);
+        free(again);
+        free(ap);
+    }
     return rc;
 }
 
 int larv_merge_run(const larv_merge_cfg *cfg, MPI_Comm comm, larv_merge_result *res, larv_err *err)
 {
-    int stale = 0, rank;
-    int rc = merge_once(cfg, comm, res, 1, &stale, err);
-    if (rc && stale) {
-        /* an input changed under the same size and time: the cache's proxies
-         * were not this pool's; that run's output was never published. Again,
-         * computing them (and replacing the cache). */
-        MPI_Comm_rank(comm, &rank);
-        if (rank == 0)
-            fprintf(stderr, "[larv] warning: %s; merging again without it\n", err->msg);
-        larv_merge_result_free(res);
-        larv_merge_cfg again = *cfg; /* shallow: only resume differs */
-        again.resume = 0;            /* its journals are gone with its output */
-        larv_err_clear(err);
-        rc = merge_once(&again, comm, res, 0, &stale, err);
-    }
-    return rc;
+    const larv_merge_cfg *one[1] = {cfg};
+    return larv_merge_run_outputs(one, 1, comm, res, err);
 }

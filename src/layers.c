@@ -170,6 +170,37 @@ void larv_grouping_free(larv_grouping *g)
     memset(g, 0, sizeof *g);
 }
 
+int larv_grouping_copy(const larv_grouping *from, larv_grouping *to)
+{
+    memset(to, 0, sizeof *to);
+    to->n = from->n;
+    to->nstacks = from->nstacks;
+    to->ngroups = from->ngroups;
+    to->L = from->L;
+    to->stacks = calloc(from->nstacks ? from->nstacks : 1, sizeof *to->stacks);
+    to->group = malloc((from->n ? from->n : 1) * sizeof *to->group);
+    to->gstack = malloc((from->ngroups ? from->ngroups : 1) * sizeof *to->gstack);
+    to->gblock = malloc((from->ngroups ? from->ngroups : 1) * sizeof *to->gblock);
+    int bad = !to->stacks || !to->group || !to->gstack || !to->gblock;
+    for (size_t s = 0; !bad && s < from->nstacks; s++) {
+        to->stacks[s] = from->stacks[s];
+        bad = !(to->stacks[s].name = strdup(from->stacks[s].name));
+    }
+    if (bad) {
+        if (!to->stacks)
+            to->nstacks = 0;
+        larv_grouping_free(to);
+        return -1;
+    }
+    if (from->n)
+        memcpy(to->group, from->group, from->n * sizeof *to->group);
+    if (from->ngroups) {
+        memcpy(to->gstack, from->gstack, from->ngroups * sizeof *to->gstack);
+        memcpy(to->gblock, from->gblock, from->ngroups * sizeof *to->gblock);
+    }
+    return 0;
+}
+
 int larv_grouping_make(const char *const *names, size_t n, const larv_group_rules *rules,
                        larv_grouping *g, larv_err *err)
 {

@@ -71,6 +71,8 @@ typedef struct {
 int larv_grouping_make(const char *const *names, size_t n, const larv_group_rules *rules,
                        larv_grouping *g, larv_err *err);
 void larv_grouping_free(larv_grouping *g);
+/* A deep copy of from into to (each output of a sweep holds one); -1 out of memory. */
+int larv_grouping_copy(const larv_grouping *from, larv_grouping *to);
 /* "vision_model.encoder.layers 3", "text_model.encoder.layers embed"; with a
  * single stack only "3", "embed" (as before stacks existed). */
 const char *larv_grouping_label(const larv_grouping *g, size_t group, char *buf, size_t len);

@@ -15,7 +15,7 @@ void larv_merge_cfg_init(larv_merge_cfg *c)
     char msg[128];
     for (size_t i = 0; i < larv_noptions; i++)
         if (larv_options[i].def)
-            larv_option_set(&larv_options[i], c, larv_options[i].def, msg, sizeof msg);
+            larv_option_set_value(&larv_options[i], c, larv_options[i].def, msg, sizeof msg);
 }
 
 void larv_str_list_free(char **v, size_t *n)
@@ -42,6 +42,8 @@ void larv_merge_cfg_free(larv_merge_cfg *c)
     c->base = c->out = c->report = c->job_path = NULL;
     larv_str_list_free(c->tasks, &c->ntasks);
     larv_str_list_free(c->include, &c->ninclude);
+    for (size_t k = 0; k < LARV_NSWEEP; k++)
+        larv_str_list_free(c->sweep[k].text, &c->sweep[k].n);
     larv_str_list_free(c->exclude, &c->nexclude);
     larv_str_list_free(c->embed_pat, &c->nembed_pat);
     larv_str_list_free(c->head_pat, &c->nhead_pat);

@@ -13,6 +13,24 @@
 
 #define LARV_MAX_TASKS 4096
 #define LARV_MAX_PATTERNS 64
+#define LARV_MAX_SWEEP 64 /* values of one swept option (--lambda 0.1,0.2,...) */
+
+/* The options that take a list of values in one run (a sweep; src/options.c
+ * flags them LARV_OF_SWEEP; cli/template.c expands them into outputs). */
+enum {
+    LARV_SW_METHOD,
+    LARV_SW_LAMBDA,
+    LARV_SW_LARV,
+    LARV_SW_S_LOW,
+    LARV_SW_S_MID,
+    LARV_SW_S_HIGH,
+    LARV_SW_TIES_K,
+    LARV_NSWEEP
+};
+typedef struct {
+    char *text[LARV_MAX_SWEEP]; /* each value as given (checked by the option table) */
+    size_t n;                   /* 0: not given (the scalar's default stands) */
+} larv_sweep_vals;
 
 typedef struct {
     larv_method method;
@@ -50,6 +68,7 @@ typedef struct {
     int ranks_per_matrix;             /* team size for ScaLAPACK (0 = automatic) */
     char *job_path;                   /* the job file, when one was given */
     char *larv_cache;                 /* --larv-cache: LARV's proxy cache file, or NULL */
+    larv_sweep_vals sweep[LARV_NSWEEP]; /* the values given to each sweepable option */
 } larv_merge_cfg;
 
 /* --out-dtype's choices: "base", then dtype names (larv_dtype_parse). */

@@ -24,12 +24,16 @@ const char *const larv_out_dtype_names[] = {"base", "F32", "F16", "BF16", NULL};
 
 const larv_option larv_options[] = {
     /* ---- inputs and outputs */
-    {.name = "method", .type = LARV_OT_CHOICE, .flags = LARV_OF_IDENTITY, .off = OFF(method),
+    {.name = "method", .type = LARV_OT_CHOICE, .flags = LARV_OF_IDENTITY | LARV_OF_SWEEP,
+     .sweep = LARV_SW_METHOD, .off = OFF(method),
      .choices = larv_method_names, .method = -1, .report = LARV_REP_HEADER,
      .section = "inputs and outputs (formats by extension: .h5/.hdf5, .safetensors, "
                 ".safetensors.index.json;\na directory means its model.safetensors or "
                 "model.safetensors.index.json):",
-     .arg = "M", .help = "the merger (see methods above); required"},
+     .arg = "M[,M...]",
+     .help = "the merger (see methods above); required. A list (ta,tsv,iso-c)\n"
+             "merges with each, reading every tensor once: one output per\n"
+             "method ({method} in --out)"},
     {.name = "base", .type = LARV_OT_STRING, .flags = LARV_OF_PATH | LARV_OF_IDENTITY,
      .off = OFF(base), .method = -1, .arg = "PATH",
      .help = "the pretrained checkpoint theta0: a file or a model directory (a\n"
@@ -82,16 +86,21 @@ const larv_option larv_options[] = {
              "'-'; paths relative to it; see jobs/); flags given too override it"},
 
     /* ---- the method */
-    {.name = "lambda", .type = LARV_OT_REAL, .flags = LARV_OF_IDENTITY, .off = OFF(lambda),
+    {.name = "lambda", .type = LARV_OT_REAL, .flags = LARV_OF_IDENTITY | LARV_OF_SWEEP,
+     .sweep = LARV_SW_LAMBDA, .off = OFF(lambda),
      .lo = -LAMBDA_MAX, .hi = LAMBDA_MAX, .method = -1, .report = LARV_REP_HEADER,
-     .section = "method options:", .arg = "X",
-     .help = "global scale (default: the method's, 0.3 for ta/ties, 1 otherwise)"},
+     .section = "method options:", .arg = "X[,X...]",
+     .help = "global scale (default: the method's, 0.3 for ta/ties, 1 otherwise);\n"
+             "a list sweeps it ({lambda} in --out)"},
     {.name = "precision", .type = LARV_OT_CHOICE, .flags = LARV_OF_IDENTITY,
      .off = OFF(mopts.precision), .choices = larv_precision_names, .def = "double", .method = -1,
      .report = LARV_REP_PARAMS, .arg = "P", .help = "SVDs in float64 or float32"},
-    {.name = "ties_k", .type = LARV_OT_REAL, .flags = LARV_OF_IDENTITY | LARV_OF_LO_OPEN,
+    {.name = "ties_k", .type = LARV_OT_REAL,
+     .flags = LARV_OF_IDENTITY | LARV_OF_LO_OPEN | LARV_OF_SWEEP, .sweep = LARV_SW_TIES_K,
      .off = OFF(ties_k), .lo = 0, .hi = 1, .def = "0.2", .method = LARV_TIES,
-     .report = LARV_REP_PARAMS, .arg = "F", .help = "TIES keep fraction"},
+     .report = LARV_REP_PARAMS, .arg = "F[,F...]",
+     .help = "TIES keep fraction; a list sweeps it ({ties_k}; each k runs\n"
+             "its own selection)"},
     {.name = "ties_merge", .type = LARV_OT_CHOICE, .flags = LARV_OF_IDENTITY,
      .off = OFF(ties_mode), .choices = larv_ties_mode_names, .def = "sum", .method = LARV_TIES,
      .report = LARV_REP_PARAMS, .arg = "M", .help = "TIES disjoint merge"},
@@ -109,11 +118,13 @@ const larv_option larv_options[] = {
              "repeatable, fnmatch syntax, e.g. --exclude '*position_embedding*'"},
 
     /* ---- LARV; the report's "larv" object keeps this order */
-    {.name = "larv", .type = LARV_OT_CHOICE, .flags = LARV_OF_IDENTITY | LARV_OF_LARV,
+    {.name = "larv", .type = LARV_OT_CHOICE,
+     .flags = LARV_OF_IDENTITY | LARV_OF_LARV | LARV_OF_SWEEP, .sweep = LARV_SW_LARV,
      .off = OFF(larv.rule), .choices = larv_rule_names, .def = "tiered3", .method = -1,
      .report = LARV_REP_LARV, .report_key = "rule",
-     .section = "LARV (the layer-wise veneer):", .arg = "RULE",
-     .help = "the rule (job: larv: RULE, or rule: in a larv: mapping)"},
+     .section = "LARV (the layer-wise veneer):", .arg = "RULE[,RULE...]",
+     .help = "the rule (job: larv: RULE, or rule: in a larv: mapping); a list\n"
+             "sweeps it ({larv}), the proxies are computed once"},
     {.name = "eta", .type = LARV_OT_REAL, .flags = LARV_OF_IDENTITY | LARV_OF_LARV,
      .off = OFF(larv.eta), .lo = 0, .hi = SCALE_MAX, .def = "1", .method = -1,
      .report = LARV_REP_LARV, .arg = "X", .help = "score exponent of the effective-rank contrast"},
@@ -123,15 +134,20 @@ const larv_option larv_options[] = {
     {.name = "gamma", .type = LARV_OT_REAL, .flags = LARV_OF_IDENTITY | LARV_OF_LARV,
      .off = OFF(larv.gamma), .lo = 0, .hi = 100, .def = "3", .method = -1,
      .report = LARV_REP_LARV, .arg = "X", .help = "slope of the continuous rule"},
-    {.name = "s_low", .type = LARV_OT_REAL, .flags = LARV_OF_IDENTITY | LARV_OF_LARV,
+    {.name = "s_low", .type = LARV_OT_REAL,
+     .flags = LARV_OF_IDENTITY | LARV_OF_LARV | LARV_OF_SWEEP, .sweep = LARV_SW_S_LOW,
      .off = OFF(larv.s_low), .lo = 0, .hi = SCALE_MAX, .def = "0.5", .method = -1,
-     .report = LARV_REP_LARV, .arg = "X", .help = "scale of the low tier (s_low <= s_mid <= s_high)"},
-    {.name = "s_mid", .type = LARV_OT_REAL, .flags = LARV_OF_IDENTITY | LARV_OF_LARV,
+     .report = LARV_REP_LARV, .arg = "X[,X...]",
+     .help = "scale of the low tier (s_low <= s_mid <= s_high); the three tier\n"
+             "scales take lists too ({s_low}, {s_mid}, {s_high})"},
+    {.name = "s_mid", .type = LARV_OT_REAL,
+     .flags = LARV_OF_IDENTITY | LARV_OF_LARV | LARV_OF_SWEEP, .sweep = LARV_SW_S_MID,
      .off = OFF(larv.s_mid), .lo = 0, .hi = SCALE_MAX, .def = "1", .method = -1,
-     .report = LARV_REP_LARV, .arg = "X", .help = "scale of the middle tier (tiered3)"},
-    {.name = "s_high", .type = LARV_OT_REAL, .flags = LARV_OF_IDENTITY | LARV_OF_LARV,
+     .report = LARV_REP_LARV, .arg = "X[,X...]", .help = "scale of the middle tier (tiered3)"},
+    {.name = "s_high", .type = LARV_OT_REAL,
+     .flags = LARV_OF_IDENTITY | LARV_OF_LARV | LARV_OF_SWEEP, .sweep = LARV_SW_S_HIGH,
      .off = OFF(larv.s_high), .lo = 0, .hi = SCALE_MAX, .def = "1.2", .method = -1,
-     .report = LARV_REP_LARV, .arg = "X", .help = "scale of the high tier"},
+     .report = LARV_REP_LARV, .arg = "X[,X...]", .help = "scale of the high tier"},
     {.name = "embed_scale", .type = LARV_OT_REAL, .flags = LARV_OF_IDENTITY | LARV_OF_LARV,
      .off = OFF(larv.embed_scale), .lo = 0, .hi = SCALE_MAX, .def = "1", .method = -1,
      .report = LARV_REP_LARV, .arg = "X", .help = "scale of the group embed (outside blocks)"},
@@ -301,6 +317,22 @@ static int parse_choice(const char *const *names, const char *text, int *out)
 int larv_option_set(const larv_option *o, larv_merge_cfg *c, const char *text, char *msg,
                     size_t len)
 {
+    if (larv_option_set_value(o, c, text, msg, len))
+        return -1;
+    if (!(o->flags & LARV_OF_SWEEP))
+        return 0;
+    larv_sweep_vals *v = &c->sweep[o->sweep];
+    if (v->n >= LARV_MAX_SWEEP)
+        return FAIL("more than %d values", LARV_MAX_SWEEP);
+    if (!(v->text[v->n] = strdup(text)))
+        return FAIL("out of memory");
+    v->n++;
+    return 0;
+}
+
+int larv_option_set_value(const larv_option *o, larv_merge_cfg *c, const char *text, char *msg,
+                          size_t len)
+{
     if (o->off == NOT_IN_CFG)
         return FAIL("handled by the command");
     if (!text[0] && o->type != LARV_OT_SWITCH)
@@ -358,6 +390,8 @@ int larv_option_set(const larv_option *o, larv_merge_cfg *c, const char *text, c
 
 void larv_option_clear(const larv_option *o, larv_merge_cfg *c)
 {
+    if (o->flags & LARV_OF_SWEEP)
+        larv_str_list_free(c->sweep[o->sweep].text, &c->sweep[o->sweep].n);
     if (o->type == LARV_OT_LIST)
         larv_str_list_free(LARV_OPT_PTR(c, o, char *), (size_t *)((char *)c + o->count_off));
     else if (o->type == LARV_OT_REALS)

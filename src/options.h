@@ -36,7 +36,9 @@ enum {
     LARV_OF_LO_OPEN = 1u << 3,  /* lo itself is outside the range */
     LARV_OF_NEGATED = 1u << 4,  /* a switch on by default: the flag is --no-NAME */
     LARV_OF_NULLABLE = 1u << 5, /* a job may set it to null (~): unset */
-    LARV_OF_LARV = 1u << 6      /* also a key of a job's `larv:` mapping */
+    LARV_OF_LARV = 1u << 6,     /* also a key of a job's `larv:` mapping */
+    LARV_OF_SWEEP = 1u << 7     /* a list allowed: "a,b,c" or a job list sweeps it (one
+                                 * output per value; slot `sweep`, cli/template.h) */
 };
 
 typedef enum {
@@ -64,6 +66,7 @@ typedef struct {
     const char *section;    /* --help: the section this entry opens, or NULL */
     const char *arg;        /* --help: the value's placeholder ("X", "FILE") */
     const char *help;       /* --help: lines after the first are indented */
+    int sweep;              /* LARV_OF_SWEEP: its slot in larv_merge_cfg.sweep (LARV_SW_*) */
 } larv_option;
 
 extern const larv_option larv_options[];
@@ -80,10 +83,15 @@ const char *larv_option_flag(const larv_option *o, char *buf, size_t len);
  * "-1 is not in [0, 10]" (no option name: the caller prefixes it). */
 int larv_option_set(const larv_option *o, larv_merge_cfg *c, const char *text, char *msg,
                     size_t len);
+/* The same without recording the value in a sweepable option's list (the
+ * defaults; one output's settings, cli/template.c). */
+int larv_option_set_value(const larv_option *o, larv_merge_cfg *c, const char *text, char *msg,
+                          size_t len);
 /* A whole number in lo .. hi: decimal digits with an optional sign, nothing
  * else ("2x", "2.0", "" are refused). 0, or -1 with the reason in msg. */
 int larv_parse_int(const char *text, long lo, long hi, int *out, char *msg, size_t len);
-/* Empty a LIST or REALS option (a job's list replaces, so does the command line's). */
+/* Empty a LIST or REALS option, or a sweepable option's list of values (a
+ * job's list replaces, so does the command line's). */
 void larv_option_clear(const larv_option *o, larv_merge_cfg *c);
 /* "[0, 10]", "(0, 1]", "0 .. 4096", "ta | ties | ...", "" for strings. */
 const char *larv_option_range(const larv_option *o, char *buf, size_t len);

@@ -119,7 +119,11 @@ static void test_errors(void)
     expect_fail("method: ta\nbogus: 1\n", "key 'bogus'", "unknown", 2);
     expect_fail("method: ta\nlambda: \"0.3\"\n", "key 'lambda'", "number", 2);
     expect_fail("method: ta\nlambda: abc\n", "key 'lambda'", "number", 2);
-    expect_fail("method: ta\n\nlambda: [1, 2]\n", "key 'lambda'", "a list", 3);
+    expect_fail("method: ta\n\neta: [1, 2]\n", "key 'eta'", "a list", 3);
+    /* the sweepable options take lists (cli/template.h): each item checked */
+    expect_fail("method: ta\nlambda: [1, abc]\n", "key 'lambda'", "number", 2);
+    expect_fail("method: ta\nlambda: [1, 200]\n", "key 'lambda'", "[-100, 100]", 2);
+    expect_fail("method: [ta, nope]\n", "key 'method'", "not one of", 1);
     expect_fail("base: [a, b]\n", "key 'base'", "a list", 1);
     expect_fail("method: ta\nties_k: 1.5\n", "key 'ties_k'", "(0, 1]", 2);
     expect_fail("method: ta\nties_k: 0\n", "key 'ties_k'", "(0, 1]", 2);
@@ -182,6 +186,19 @@ static void test_misc(void)
     const char *job2 = "tasks: [x.h5, y.h5]\n";
     CHECK(larv_jobfile_parse("j.yaml", job2, strlen(job2), &c, &e) == 0);
     CHECK(c.ntasks == 2 && strcmp(c.tasks[0], "x.h5") == 0 && c.nexclude == 2);
+    larv_merge_cfg_free(&c);
+
+    /* a sweep: the sweepable options take YAML lists, a scalar replaces a list */
+    larv_merge_cfg_init(&c);
+    const char *job3 = "method: [ta, iso-c]\nlambda: [0.5, 1e-1]\nlarv: {rule: [off, tiered3]}\n"
+                       "s_low: 0.25\n";
+    CHECK(larv_jobfile_parse("j.yaml", job3, strlen(job3), &c, &e) == 0);
+    CHECK(c.sweep[LARV_SW_METHOD].n == 2 && strcmp(c.sweep[LARV_SW_METHOD].text[1], "iso-c") == 0);
+    CHECK(c.sweep[LARV_SW_LAMBDA].n == 2 && strcmp(c.sweep[LARV_SW_LAMBDA].text[1], "1e-1") == 0);
+    CHECK(c.sweep[LARV_SW_LARV].n == 2 && c.sweep[LARV_SW_S_LOW].n == 1 && c.larv.s_low == 0.25);
+    const char *job4 = "lambda: 0.3\n";
+    CHECK(larv_jobfile_parse("j.yaml", job4, strlen(job4), &c, &e) == 0);
+    CHECK(c.sweep[LARV_SW_LAMBDA].n == 1 && c.lambda == 0.3);
     larv_merge_cfg_free(&c);
 
     /* load from a file: paths relative to its directory */

@@ -5,7 +5,11 @@ torch.linalg.svd(full_matrices=False) per matrix. Written for this benchmark
 (no FusionBench code). Prints one JSON line: load/compute/save seconds and peak RSS.
 
 usage: torch_baseline.py --method ta|ties|tsv|iso-c|iso-cts --pool DIR --tasks T --out FILE
-                         [--threads N] [--ties-k K]
+                         [--threads N] [--ties-k K] [--lambdas L1,L2,...]
+
+--lambdas: a lambda grid, as a careful PyTorch user would run it: the merged
+update M of each tensor is computed once (one set of SVDs) and one output per
+lambda written, theta0 + lambda M; --out is then a template with {lambda}.
 
 TIES as FusionBench: each task vector flattened over all float tensors, trimmed
 to its top-k magnitudes (torch.kthvalue), sign elected by the sum, disjoint sum.
@@ -118,6 +122,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--ties-k", type=float, default=0.2)
+    ap.add_argument("--lambdas", default=None)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     t0 = time.time()
@@ -129,12 +134,13 @@ def main():
         del ft
     t1 = time.time()
     lam = 0.3 if a.method in ("ta", "ties") else 1.0
+    grid = [float(v) for v in a.lambdas.split(",")] if a.lambdas else None
     merged = {}
     with torch.no_grad():
         if a.method == "ties":
             tm = ties(tvs, sorted(base), a.ties_k)
             for k in base:
-                merged[k] = base[k] + lam * tm[k]
+                merged[k] = tm[k] if grid else base[k] + lam * tm[k]
         for k in ([] if a.method == "ties" else base):
             taus = [tv[k] for tv in tvs]
             if taus[0].dim() == 2 and a.method != "ta":
@@ -143,9 +149,15 @@ def main():
                 M = sum(taus)
             else:
                 M = sum(taus) / len(taus)
-            merged[k] = base[k] + lam * M
+            merged[k] = M if grid else base[k] + lam * M
     t2 = time.time()
-    save(a.out, merged)
+    if grid:
+        with torch.no_grad():
+            upd = merged  # M per tensor, computed once
+            for g, txt in zip(grid, a.lambdas.split(",")):
+                save(a.out.replace("{lambda}", txt), {k: base[k] + g * upd[k] for k in base})
+    else:
+        save(a.out, merged)
     t3 = time.time()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({"method": a.method, "load_s": t1 - t0, "compute_s": t2 - t1, "save_s": t3 - t2,
