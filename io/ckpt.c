@@ -16,7 +16,7 @@
 
 /* ---- small helpers ---------------------------------------------------------------- */
 
-static int ends_with(const char *s, const char *suf)
+int larv_ends_with(const char *s, const char *suf)
 {
     size_t a = strlen(s), b = strlen(suf);
     return a >= b && strcmp(s + a - b, suf) == 0;
@@ -26,11 +26,11 @@ int larv_format_from_path(const char *path, larv_format *fmt, larv_err *err)
 {
     if (!path || !*path)
         return larv_fail(err, LARV_EXIT_USAGE, "empty file name");
-    if (ends_with(path, ".safetensors.index.json"))
+    if (larv_ends_with(path, ".safetensors.index.json"))
         *fmt = LARV_FMT_SHARDED;
-    else if (ends_with(path, ".safetensors"))
+    else if (larv_ends_with(path, ".safetensors"))
         *fmt = LARV_FMT_SAFETENSORS;
-    else if (ends_with(path, ".h5") || ends_with(path, ".hdf5"))
+    else if (larv_ends_with(path, ".h5") || larv_ends_with(path, ".hdf5"))
         *fmt = LARV_FMT_HDF5;
     else
         return larv_fail(err, LARV_EXIT_USAGE,

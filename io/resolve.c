@@ -1,6 +1,6 @@
 /* Directories are checkpoints: a model directory as the Hugging Face Hub lays
  * it out resolves to the weights file in it (see ckpt.h). */
-#include "ckpt.h"
+#include "ckpt_impl.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -8,25 +8,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static int ends_with(const char *s, const char *suf)
-{
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && strcmp(s + a - b, suf) == 0;
-}
-
 /* dir + "/" + name, malloc'd (no doubled slash) */
 static char *join(const char *dir, const char *name)
 {
-    size_t a = strlen(dir), b = strlen(name);
+    size_t a = strlen(dir);
     while (a > 1 && dir[a - 1] == '/')
         a--;
-    char *p = malloc(a + b + 2);
-    if (p) {
-        memcpy(p, dir, a);
-        p[a] = '/';
-        memcpy(p + a + 1, name, b + 1);
-    }
-    return p;
+    return larv_strdup_printf("%.*s/%s", (int)a, dir, name);
 }
 
 static int is_file(const char *path)
@@ -38,10 +26,10 @@ static int is_file(const char *path)
 /* A weights file another framework wrote, that larv cannot read. */
 static int foreign_weights(const char *n)
 {
-    return ends_with(n, ".bin") || ends_with(n, ".pt") || ends_with(n, ".pth") ||
-           ends_with(n, ".ckpt") || ends_with(n, ".h5") || ends_with(n, ".hdf5") ||
-           ends_with(n, ".msgpack") || ends_with(n, ".safetensors") || ends_with(n, ".gguf") ||
-           ends_with(n, ".onnx") || ends_with(n, ".index.json") || strstr(n, ".ckpt.") != NULL;
+    return larv_ends_with(n, ".bin") || larv_ends_with(n, ".pt") || larv_ends_with(n, ".pth") ||
+           larv_ends_with(n, ".ckpt") || larv_ends_with(n, ".h5") || larv_ends_with(n, ".hdf5") ||
+           larv_ends_with(n, ".msgpack") || larv_ends_with(n, ".safetensors") || larv_ends_with(n, ".gguf") ||
+           larv_ends_with(n, ".onnx") || larv_ends_with(n, ".index.json") || strstr(n, ".ckpt.") != NULL;
 }
 
 int larv_ckpt_resolve(const char *path, char **resolved, const char **kind, larv_err *err)
@@ -84,9 +72,9 @@ int larv_ckpt_resolve(const char *path, char **resolved, const char **kind, larv
             nother++;
             continue;
         }
-        has_st |= ends_with(n, ".safetensors");
+        has_st |= larv_ends_with(n, ".safetensors");
         has_tf |= strcmp(n, "tf_model.h5") == 0;
-        has_h5 |= (ends_with(n, ".h5") || ends_with(n, ".hdf5")) && strcmp(n, "tf_model.h5") != 0;
+        has_h5 |= (larv_ends_with(n, ".h5") || larv_ends_with(n, ".hdf5")) && strcmp(n, "tf_model.h5") != 0;
         if (nfound < 8 && len + strlen(n) + 3 < sizeof found)
             len += (size_t)snprintf(found + len, sizeof found - len, "%s%s", nfound ? ", " : "", n);
         nfound++;

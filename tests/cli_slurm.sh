@@ -159,6 +159,14 @@ if [ "$n" -ge 5 ] && scontrol requeue "$JID"; then
   ok
   # Slurm holds a requeued job ~2 min (EligibleTime); let it start now
   for _ in $(seq 60); do [ "$(field "$JID" JobState)" = PENDING ] && break; sleep 0.5; done
+  # Slurm's hold is what lets the first run's processes finish exiting; before
+  # cutting it short, wait until they are gone (an ASan rank on a loaded
+  # machine takes seconds to exit; slurmd does not launch a job again while a
+  # step of its earlier run remains, and the restart then fails)
+  for _ in $(seq 240); do
+    pgrep -f "out/rq\.h5" >/dev/null || pgrep -f "slurmstepd: \[$JID\." >/dev/null || break
+    sleep 0.5
+  done
   scontrol update JobId="$JID" StartTime=now || true
   STATE=$(wait_job "$JID" 400)
   [ "$STATE" = COMPLETED ] && [ "$(field "$JID" Restarts)" = 1 ] && ok ||
