@@ -8,8 +8,9 @@
 #   torch grid                   torch_baseline.py --lambdas L1..LN (LARV off: the
 #                                baseline has no LARV; its SVDs computed once)
 # and (--all5) the five methods with tiered3 in one run against five runs.
-# Each time is the minimum of --reps runs (wall, mpirun start-up included); the
-# load average before each run is logged. Outputs go to a temporary folder
+# Each time is the minimum of --reps runs, wall (mpirun start-up included) and
+# CPU (user + system of all ranks, /usr/bin/time on mpirun: far less sensitive
+# to other load on a shared machine); the load average before each run is logged. Outputs go to a temporary folder
 # under TMPDIR (2N x the model's size at a time) and are removed.
 #
 #   bash tests/bench/sweep.sh [--arch vit-b-32] [--tasks 8] [--ranks 2] [--reps 1]
@@ -46,11 +47,12 @@ $PY -c "import torch" 2>/dev/null || { [ "$torch" = 1 ] && echo "sweep.sh: torch
 # time LABEL METHOD CMD... : one timed run, appended to the log
 timed() {
   local label=$1 m=$2; shift 2
-  local l0 t0 t1
+  local l0 t0 t1 u k
   l0=$(cut -d' ' -f1 /proc/loadavg); t0=$(date +%s.%N)
-  "$@" >"$work/last.log" 2>&1 || { cat "$work/last.log" >&2; exit 1; }
+  /usr/bin/time -f "%U %S" -o "$work/cpu" "$@" >"$work/last.log" 2>&1 || { cat "$work/last.log" >&2; exit 1; }
   t1=$(date +%s.%N)
-  printf '%s\t%s\t%.2f\t%s\n' "$label" "$m" "$(echo "$t1 - $t0" | bc)" "$l0" | tee -a "$log" >&2
+  read -r u k < <(tail -n1 "$work/cpu")
+  printf '%s\t%s\t%.2f\t%s\t%.2f\n' "$label" "$m" "$(echo "$t1 - $t0" | bc)" "$l0" "$(echo "$u + $k" | bc)" | tee -a "$log" >&2
   rm -rf "$work/o"; mkdir -p "$work/o"
 }
 mkdir -p "$work/o"
@@ -83,29 +85,32 @@ $PY - "$log" "$nl" <<'PY'
 import sys, collections
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
 nl = int(sys.argv[2])
-t = collections.defaultdict(list)
-for lab, m, s, load in rows:
-    t[(lab, m)].append(float(s))
-g = lambda lab, m: min(t[(lab, m)]) if t.get((lab, m)) else float("nan")
-print("| method | single off | single tiered3 | %d separate runs (%d x (off + tiered3)) | sweep, 2 outputs | sweep, %d outputs | per extra output | sweep 2 / single tiered3 | %d separate / sweep | torch grid (%d outputs, LARV off) |" % (2 * nl, nl, 2 * nl, 2 * nl, nl))
-print("|---|---|---|---|---|---|---|---|---|---|")
-for m in sorted({m for (lab, m) in t if lab == "sweep2N"}):
-    so, st, s2, sn = g("single_off", m), g("single_tiered3", m), g("sweep2", m), g("sweep2N", m)
-    sep = nl * (so + st)
-    per = (sn - s2) / (2 * nl - 2) if nl > 1 else float("nan")
-    tg = g("torch_grid", m)
-    print("| %s | %.1f s | %.1f s | %.1f s | %.1f s | %.1f s | %.2f s | %.2fx | %.1fx | %s |" % (
-        m, so, st, sep, s2, sn, per, s2 / st, sep / sn, "-" if tg != tg else "%.1f s" % tg))
-if t.get(("five_in_one", "all")):
-    five = sum(g("five_single", m) for m in ["ta", "ties", "tsv", "iso-c", "iso-cts"])
-    one = g("five_in_one", "all")
+M5 = ["ta", "ties", "tsv", "iso-c", "iso-cts"]
+for col, what in ((2, "wall"), (4, "CPU of all ranks")):
+    t = collections.defaultdict(list)
+    for r in rows:
+        t[(r[0], r[1])].append(float(r[col]))
+    g = lambda lab, m: min(t[(lab, m)]) if t.get((lab, m)) else float("nan")
+    print("%s:" % what)
+    print("| method | single off | single tiered3 | %d separate runs (%d x (off + tiered3)) | sweep, 2 outputs | sweep, %d outputs | per extra output | sweep 2 / single tiered3 | sweep %d / single tiered3 | %d separate / sweep | torch grid (%d outputs, LARV off) |" % (2 * nl, nl, 2 * nl, 2 * nl, 2 * nl, nl))
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for m in sorted({m for (lab, m) in t if lab == "sweep2N"}):
+        so, st, s2, sn = g("single_off", m), g("single_tiered3", m), g("sweep2", m), g("sweep2N", m)
+        sep = nl * (so + st)
+        per = (sn - s2) / (2 * nl - 2) if nl > 1 else float("nan")
+        tg = g("torch_grid", m)
+        print("| %s | %.1f s | %.1f s | %.1f s | %.1f s | %.1f s | %.2f s | %.2fx | %.2fx | %.1fx | %s |" % (
+            m, so, st, sep, s2, sn, per, s2 / st, sn / st, sep / sn, "-" if tg != tg else "%.1f s" % tg))
+    if t.get(("five_in_one", "all")):
+        five = sum(g("five_single", m) for m in M5)
+        one = g("five_in_one", "all")
+        print()
+        print("| five methods, tiered3 | one run | five runs | ratio |")
+        print("|---|---|---|---|")
+        print("| ta, ties, tsv, iso-c, iso-cts | %.1f s | %.1f s (%s) | %.2fx |" % (
+            one, five, " + ".join("%.1f" % g("five_single", m) for m in M5), five / one))
     print()
-    print("| five methods, tiered3 | one run | five runs | ratio |")
-    print("|---|---|---|---|")
-    print("| ta, ties, tsv, iso-c, iso-cts | %.1f s | %.1f s (%s) | %.2fx |" % (
-        one, five, " + ".join("%.1f" % g("five_single", m) for m in ["ta", "ties", "tsv", "iso-c", "iso-cts"]), five / one))
-print()
-print("raw runs (label, method, seconds, load before):")
+print("raw runs (label, method, wall s, load before, CPU s):")
 for r in rows:
     print("    " + "  ".join(r))
 PY
