@@ -9,7 +9,7 @@
 #                                baseline has no LARV; its SVDs computed once)
 # and (--all5) the five methods with tiered3 in one run against five runs.
 # Each time is the minimum of --reps runs, wall (mpirun start-up included) and
-# CPU (user + system of all ranks, /usr/bin/time on mpirun: far less sensitive
+# CPU (user + system of all ranks, bash's time on mpirun: far less sensitive
 # to other load on a shared machine); the load average before each run is logged. Outputs go to a temporary folder
 # under TMPDIR (2N x the model's size at a time) and are removed.
 #
@@ -49,7 +49,8 @@ timed() {
   local label=$1 m=$2; shift 2
   local l0 t0 t1 u k
   l0=$(cut -d' ' -f1 /proc/loadavg); t0=$(date +%s.%N)
-  /usr/bin/time -f "%U %S" -o "$work/cpu" "$@" >"$work/last.log" 2>&1 || { cat "$work/last.log" >&2; exit 1; }
+  local TIMEFORMAT='%U %S' # bash's time: CPU of the command and all its children
+  { time "$@" >"$work/last.log" 2>&1 || { cat "$work/last.log" >&2; exit 1; }; } 2>"$work/cpu"
   t1=$(date +%s.%N)
   read -r u k < <(tail -n1 "$work/cpu")
   printf '%s\t%s\t%.2f\t%s\t%.2f\n' "$label" "$m" "$(echo "$t1 - $t0" | bc)" "$l0" "$(echo "$u + $k" | bc)" | tee -a "$log" >&2
