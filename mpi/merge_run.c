@@ -498,11 +498,16 @@ static const larv_merge_opts *mopts_of(const ctx_t *x, int m)
     return &x->cfg->mopts;
 }
 
-/* Output o takes tensor it's merged update from the scratch file (spilled by
- * the analysis with the proxies, as a single merge with LARV on does). */
+/* Output o takes tensor it's merged update from the scratch file: spilled by
+ * the analysis with the proxies when an output of o's method has LARV on (as
+ * a single merge with LARV on does). An output of that method with LARV off
+ * takes it too: M does not depend on the proxies being computed beside it
+ * (bit for bit; cli_sweep and cli_larv_cache compare with the single merges),
+ * so a sweep --larv off,tiered3 factors each matrix once. */
 static int from_spill(const ctx_t *x, const larv_output *o, const item_t *it)
 {
-    return it->spilled && x->spill && larv_output_larv_on(o) && o->cfg->method != LARV_TIES;
+    larv_method m = o->cfg->method;
+    return it->spilled && x->spill && x->m_larv[m] && m != LARV_TIES;
 }
 
 /* Whether the write pass needs the task vectors of it (not only the base and
