@@ -2,6 +2,7 @@
  * and the writer's life cycle (temporaries, agreement between ranks, renames). */
 #include "ckpt_impl.h"
 #include "fileset.h"
+#include "../src/str.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,12 +16,6 @@
 #include <unistd.h>
 
 /* ---- small helpers ---------------------------------------------------------------- */
-
-int larv_ends_with(const char *s, const char *suf)
-{
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && strcmp(s + a - b, suf) == 0;
-}
 
 int larv_format_from_path(const char *path, larv_format *fmt, larv_err *err)
 {

@@ -119,9 +119,6 @@ struct larv_writer {
 
 /* ---- helpers (ckpt.c) --------------------------------------------------------------- */
 
-/* 1 when s ends with suf. */
-int larv_ends_with(const char *s, const char *suf);
-
 int larv_pread_full(int fd, void *buf, uint64_t n, uint64_t off, const char *fname,
                     larv_err *err);
 int larv_pwrite_full(int fd, const void *buf, uint64_t n, uint64_t off, const char *fname,
