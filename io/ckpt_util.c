@@ -73,13 +73,6 @@ FILE *larv_scratch_file(larv_err *err)
     return f;
 }
 
-int larv_same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-           sa.st_ino == sb.st_ino;
-}
-
 int larv_pread_full(int fd, void *buf, uint64_t n, uint64_t off, const char *fname,
                     larv_err *err)
 {
