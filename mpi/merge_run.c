@@ -39,7 +39,6 @@
 #include "../io/ckpt.h"
 #include "../io/fileset.h"
 #include "../io/lock.h"
-#include "../io/modeldir.h"
 #include "../io/readahead.h"
 #include "../io/report.h"
 #include "../src/hash.h"
