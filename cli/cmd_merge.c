@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../io/ckpt.h"
+#include "../io/fileset.h"
 #include "../io/modeldir.h"
 #include "../io/report.h"
 #include "../src/layers.h"
@@ -139,33 +140,6 @@ static int apply(larv_merge_cfg *c, const larv_option *o, const char *arg, unsig
     return 0;
 }
 
-/* Path identity that works for files that do not exist yet (the output). */
-static char *canon(const char *path)
-{
-    char *r = realpath(path, NULL);
-    if (r)
-        return r;
-    const char *slash = strrchr(path, '/');
-    char dir[PATH_MAX];
-    const char *base = path;
-    if (slash) {
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-        base = slash + 1;
-        if (!dir[0])
-            strcpy(dir, "/");
-    } else {
-        strcpy(dir, ".");
-    }
-    char *d = realpath(dir, NULL);
-    if (!d)
-        return strdup(path);
-    size_t len = strlen(d) + strlen(base) + 2;
-    char *out = malloc(len);
-    snprintf(out, len, "%s/%s", d, base);
-    free(d);
-    return out;
-}
-
 /* What every merge needs; the options are checked per output (cli/template.h). */
 static int validate_given(const larv_merge_cfg *c, larv_err *err)
 {
@@ -184,31 +158,11 @@ static int validate_given(const larv_merge_cfg *c, larv_err *err)
     return 0;
 }
 
-/* One output's paths: never an input, no input twice. */
+/* One output's paths: never an input, no input twice (io/fileset.h). */
 static int validate(const larv_merge_cfg *c, larv_err *err)
 {
-    size_t n = c->ntasks + 2;
-    char **canons = calloc(n, sizeof(char *));
-    int rc = 0;
-    canons[0] = canon(c->base);
-    for (size_t t = 0; t < c->ntasks; t++)
-        canons[t + 1] = canon(c->tasks[t]);
-    canons[n - 1] = canon(c->out);
-    for (size_t i = 0; i + 1 < n && rc == 0; i++) {
-        const char *what_i = i == 0 ? c->base : c->tasks[i - 1];
-        if (strcmp(canons[i], canons[n - 1]) == 0)
-            rc = larv_fail(err, LARV_EXIT_USAGE,
-                           "the output %s is also an input: choose another --out", c->out);
-        for (size_t j = i + 1; j + 1 < n && rc == 0; j++)
-            if (strcmp(canons[i], canons[j]) == 0 || /* hard links too */
-                larv_same_file(i == 0 ? c->base : c->tasks[i - 1], c->tasks[j - 1]))
-                rc = larv_fail(err, LARV_EXIT_USAGE, "%s is given twice (%s, and as a task: %s)",
-                               what_i, i == 0 ? "as the base" : "as a task", c->tasks[j - 1]);
-    }
-    for (size_t i = 0; i < n; i++)
-        free(canons[i]);
-    free(canons);
-    return rc;
+    return larv_fileset_check_names(c->base, (const char *const *)c->tasks, c->ntasks, c->out,
+                                    err);
 }
 
 static void print_table(const larv_merge_cfg *cfg, const larv_merge_result *r)

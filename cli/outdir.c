@@ -15,6 +15,7 @@
 
 #include "../io/ckpt.h"
 #include "../io/coll.h"
+#include "../io/fileset.h"
 #include "../io/lock.h"
 #include "../io/modeldir.h"
 #include "../io/report.h"

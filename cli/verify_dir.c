@@ -9,12 +9,7 @@
 
 #include "../io/ckpt.h"
 #include "../io/modeldir.h"
-
-static int ends_with(const char *s, const char *t)
-{
-    size_t a = strlen(s), b = strlen(t);
-    return a >= b && strcmp(s + a - b, t) == 0;
-}
+#include "../src/str.h"
 
 static int cmp_str(const void *a, const void *b)
 {
@@ -42,10 +37,10 @@ int larv_verify_resolve(const char *path, larv_verify_target *vt, larv_err *err)
     } else if (!(vt->ckpt = strdup(path))) {
         return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
     }
-    if (ends_with(vt->ckpt, ".safetensors.index.json")) {
+    if (larv_ends_with(vt->ckpt, ".safetensors.index.json")) {
         if (larv_index_check(vt->ckpt, err))
             return -1;
-    } else if (ends_with(vt->ckpt, ".safetensors")) {
+    } else if (larv_ends_with(vt->ckpt, ".safetensors")) {
         char *f = larv_st_file_format(vt->ckpt, err);
         if (!f)
             return -1;

@@ -23,10 +23,6 @@
  * Every reader of checkpoints, shards, indexes and job files goes through it. */
 int larv_open_regular(const char *path, larv_err *err);
 
-/* 1 when both paths name the same existing file (device and inode: symlinks
- * and hard links count), else 0. */
-int larv_same_file(const char *a, const char *b);
-
 /* An anonymous scratch file (created and unlinked at once, so nothing is left
  * behind even after a kill) in $TMPDIR, or /tmp when TMPDIR is unset or empty.
  * NULL with exit 74 and a message naming the directory when it cannot be made. */

@@ -117,10 +117,7 @@ struct larv_writer {
     hid_t *dsets;
 };
 
-/* ---- helpers (ckpt.c) --------------------------------------------------------------- */
-
-/* 1 when s ends with suf. */
-int larv_ends_with(const char *s, const char *suf);
+/* ---- helpers (ckpt_util.c) ---------------------------------------------------------- */
 
 int larv_pread_full(int fd, void *buf, uint64_t n, uint64_t off, const char *fname,
                     larv_err *err);
@@ -135,11 +132,11 @@ void larv_kv_sort(larv_kv *kv, size_t n);
 int larv_kv_copy(larv_kv **dst, const larv_kv *src, size_t n);
 int larv_name_cmp_info(const void *a, const void *b);
 
-/* ---- per-format (safetensors.c, sharded.c, hdf5.c) ------------------------------------ */
-
 /* Claim every final and temporary path in w->guard (when set); -1 with a
  * message when one is an input or another output. Not collective. */
 int larv_writer_claim_paths(larv_writer *w, larv_err *err);
+
+/* ---- per-format (safetensors.c, sharded.c, hdf5.c) ------------------------------------ */
 int larv_st_open_file(larv_st_file *f, const char *path, larv_st_header *h, larv_err *err);
 int larv_st_ckpt_open(larv_ckpt *c, larv_err *err);
 int larv_sharded_ckpt_open(larv_ckpt *c, larv_err *err);

@@ -9,6 +9,7 @@
 
 typedef struct {
     int exists;            /* the file exists: dev/ino are its identity */
+    int dexists;           /* its directory exists: ddev/dino are set */
     dev_t dev, ddev;       /* the file's; its directory's */
     ino_t ino, dino;
     char *base;            /* its name in that directory */
@@ -54,6 +55,7 @@ static int identify(const char *path, entry *x)
     x->path = strdup(path);
     int ok = dir && x->base && x->path;
     if (ok && stat(dir, &st) == 0) {
+        x->dexists = 1;
         x->ddev = st.st_dev;
         x->dino = st.st_ino;
     }
@@ -64,6 +66,31 @@ static int identify(const char *path, entry *x)
         return -1;
     }
     return 0;
+}
+
+static void forget(entry *x)
+{
+    free(x->base);
+    free(x->path);
+}
+
+/* The same file (device and inode: hard links and symlinks count). */
+static int same_file(const entry *x, const entry *y)
+{
+    return x->exists && y->exists && x->dev == y->dev && x->ino == y->ino;
+}
+
+/* The same name in the same directory (the directory by identity). */
+static int same_place(const entry *x, const entry *y)
+{
+    return x->ddev == y->ddev && x->dino == y->dino && strcmp(x->base, y->base) == 0;
+}
+
+int larv_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
 }
 
 static int push(larv_fileset *s, entry *x, larv_err *err)
@@ -111,9 +138,7 @@ int larv_fileset_claim(larv_fileset *s, const char *path, const char *what, larv
         return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
     for (size_t i = 0; i < s->n; i++) {
         const entry *y = &s->e[i];
-        int same = (x.exists && y->exists && x.dev == y->dev && x.ino == y->ino) ||
-                   (y->what && x.ddev == y->ddev && x.dino == y->dino &&
-                    strcmp(x.base, y->base) == 0);
+        int same = same_file(&x, y) || (y->what && same_place(&x, y));
         if (!same)
             continue;
         if (y->what)
@@ -129,4 +154,48 @@ int larv_fileset_claim(larv_fileset *s, const char *path, const char *what, larv
     }
     x.what = what;
     return push(s, &x, err);
+}
+
+/* The identity of path by its name: an existing path's symlinks resolved, a
+ * new one's directory (cf. realpath). */
+static int identify_name(const char *path, entry *x)
+{
+    char *r = realpath(path, NULL);
+    int rc = identify(r ? r : path, x);
+    free(r);
+    return rc;
+}
+
+/* The same name: in the same existing directory, or spelled the same. */
+static int same_name(const entry *x, const entry *y)
+{
+    return x->dexists && y->dexists ? same_place(x, y) : strcmp(x->path, y->path) == 0;
+}
+
+int larv_fileset_check_names(const char *base, const char *const *tasks, size_t ntasks,
+                             const char *out, larv_err *err)
+{
+    size_t n = ntasks + 2; /* base, tasks, out */
+    entry *e = calloc(n, sizeof *e);
+    int rc = e ? 0 : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+    size_t k = 0; /* identified */
+    while (rc == 0 && k < n)
+        if (identify_name(k == 0 ? base : k + 1 < n ? tasks[k - 1] : out, &e[k]))
+            rc = larv_fail(err, LARV_EXIT_FAIL, "out of memory");
+        else
+            k++;
+    for (size_t i = 0; i + 1 < n && rc == 0; i++) {
+        const char *what_i = i == 0 ? base : tasks[i - 1];
+        if (same_name(&e[i], &e[n - 1]))
+            rc = larv_fail(err, LARV_EXIT_USAGE,
+                           "the output %s is also an input: choose another --out", out);
+        for (size_t j = i + 1; j + 1 < n && rc == 0; j++)
+            if (same_name(&e[i], &e[j]) || same_file(&e[i], &e[j]))
+                rc = larv_fail(err, LARV_EXIT_USAGE, "%s is given twice (%s, and as a task: %s)",
+                               what_i, i == 0 ? "as the base" : "as a task", tasks[j - 1]);
+    }
+    for (size_t i = 0; i < k; i++)
+        forget(&e[i]);
+    free(e);
+    return rc;
 }

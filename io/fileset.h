@@ -25,4 +25,15 @@ int larv_fileset_add_ckpt(larv_fileset *s, const larv_ckpt *c, larv_err *err);
  * "the report", ...). 0, or -1 with exit 64 naming both paths. */
 int larv_fileset_claim(larv_fileset *s, const char *path, const char *what, larv_err *err);
 
+/* 1 when both paths name the same existing file (device and inode: symlinks
+ * and hard links count), else 0. */
+int larv_same_file(const char *a, const char *b);
+
+/* `larv merge`'s paths as given, before anything is opened: exit 64 when the
+ * output has an input's name (symlinks resolved; the engine's claims catch the
+ * rest, hard links too), or an input is given twice (by name, or the same
+ * file). */
+int larv_fileset_check_names(const char *base, const char *const *tasks, size_t ntasks,
+                             const char *out, larv_err *err);
+
 #endif

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../src/str.h"
+
 /* dir + "/" + name, malloc'd (no doubled slash) */
 static char *join(const char *dir, const char *name)
 {

@@ -39,7 +39,6 @@
 #include "../io/ckpt.h"
 #include "../io/fileset.h"
 #include "../io/lock.h"
-#include "../io/modeldir.h"
 #include "../io/readahead.h"
 #include "../io/report.h"
 #include "../src/hash.h"
@@ -51,6 +50,7 @@
 #include "pool.h"
 #include "progress.h"
 #include "proxy_cache.h"
+#include "resume.h"
 #include "select.h"
 #include "team.h"
 
@@ -1081,175 +1081,29 @@ static int write_item(ctx_t *x, item_t *it, float *fbuf, larv_err *err)
     return 0;
 }
 
-/* --resume: keep what the journals of an interrupted run say was written, once
- * the bytes in the temporary file are re-read and their checksum matches. Each
- * rank checks the tensors it owns; *kept and *bad count them on this rank.
- * Returns 0, or -1 with err (a read failed). */
-static int verify_resumed(ctx_t *x, larv_output *o, const larv_journal_state *js, size_t *kept,
-                          size_t *bad, larv_err *err)
+/* Every output, created or with --resume reopened (resume.h). Collective. */
+static int open_outputs(ctx_t *x, larv_err *err)
 {
-    *kept = *bad = 0;
-    for (size_t i = 0; i < x->nt; i++) {
-        item_t *it = &x->items[i];
-        if (it->owner != x->rank || !js->have[i])
-            continue;
-        const larv_tensor_info *ti = info_of(x, it);
-        if (it->proxy && larv_output_larv_on(o) && !js->has_proxy[i]) {
-            (*bad)++;
-            continue;
-        }
-        if (ti->nbytes > x->rawcap) {
-            free(x->raw);
-            x->raw = malloc(ti->nbytes ? ti->nbytes : 1);
-            x->rawcap = x->raw ? ti->nbytes : 0;
-            if (!x->raw)
-                return larv_fail(err, LARV_EXIT_FAIL, "out of memory");
-        }
-        if (larv_writer_read(o->w, i, x->raw, err))
-            return -1;
-        if (larv_hash64(x->raw, ti->nbytes, 0) != js->out_hash[i]) {
-            (*bad)++;
-            continue;
-        }
-        o->done[i] = 1;
-        o->out_hash[i] = js->out_hash[i];
-        for (size_t f = 0; f <= x->T; f++)
-            x->in_hash[f * x->nt + i] = js->in_hash[f * x->nt + i];
-        if (js->has_proxy[i]) {
-            memcpy(o->pe + i * x->T, js->e + i * x->T, x->T * sizeof(double));
-            memcpy(o->pc + i * x->T, js->c + i * x->T, x->T * sizeof(double));
-            o->has_pe[i] = 1;
-        }
-        (*kept)++;
-    }
-    return 0;
-}
-
-/* --resume: every rank re-reads the inputs of the journalled tensors it owns
- * and compares their hashes with the journal's; when any differs, *found = 0
- * and why says which (nothing is reused). Collective. */
-static int check_journalled_inputs(ctx_t *x, const larv_journal_state *js, int *found,
-                                   larv_err *why, larv_err *err)
-{
-    unsigned char *chk = calloc(x->nt ? x->nt : 1, 1);
-    larv_ckpt **files = malloc((x->T + 1) * sizeof *files);
-    int m = chk && files ? 0 : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
-    if (m == 0) {
-        files[0] = x->base;
-        memcpy(files + 1, x->tasks, x->T * sizeof *files);
-        for (size_t i = 0; i < x->nt; i++)
-            if (x->items[i].owner == x->rank)
-                chk[i] = x->items[i].kind == K_KEEP ? 2 : 1;
-        m = larv_journal_check_inputs(js, files, chk, why, err);
-    }
-    free(chk);
-    free(files);
-    if (larv_coll_check(x->comm, m < 0 ? -1 : 0, err))
-        return -1;
-    if (larv_coll_check(x->comm, m, why)) /* the lowest rank's finding, on every rank */
-        *found = 0;
-    return 0;
-}
-
-/* The output: created, or with --resume reopened when an interrupted run of the
- * same job left its temporary file and journals. Collective. */
-static int open_output(ctx_t *x, larv_output *o, larv_err *err)
-{
-    const larv_merge_cfg *cfg = o->cfg;
-    larv_writer **wp = &o->w;
-    *wp = NULL;
-    int rc = 0;
-    larv_tensor_info *infos = malloc(x->nt * sizeof *infos);
-    const char **names = malloc(x->nt * sizeof *names);
-    size_t T = x->T, nn = x->nt ? x->nt : 1;
-    o->done = calloc(nn, 1);
-    o->has_pe = calloc(nn, 1);
-    o->pe = calloc(nn * (T ? T : 1), sizeof(double));
-    o->pc = calloc(nn * (T ? T : 1), sizeof(double));
-    o->out_hash = calloc(nn, sizeof(uint64_t));
-    if (!infos || !names || !o->done || !o->has_pe || !o->pe || !o->pc || !o->out_hash)
-        rc = larv_fail(err, LARV_EXIT_FAIL, "out of memory");
-    for (size_t i = 0; rc == 0 && i < x->nt; i++) {
-        infos[i] = *info_of(x, &x->items[i]);
-        names[i] = infos[i].name;
-    }
-    larv_writer_opts wo = {0};
-    /* a model directory: one model.safetensors, or shards beyond --out-shard-size */
-    char *wpath = larv_out_weights_path(cfg->out, cfg->out_dir != NULL, cfg->out_shard_size,
-                                        infos, x->nt, &wo.max_shard_bytes);
-    if (!wpath && rc == 0)
-        rc = larv_fail(err, LARV_EXIT_FAIL, "out of memory");
-    wo.atomic = 1;
-    wo.meta_reserve = larv_meta_reserve(cfg, o->res, x->base); /* what it must hold */
-    wo.guard = x->files;
-    o->job = larv_job_identity(cfg, x->size, x->base, x->tasks);
-    if (x->pxc.warm && larv_output_larv_on(o)) /* resumed only with the same cache */
-        o->job = larv_hash64(&x->pxc.digest, sizeof x->pxc.digest, o->job);
-    larv_journal_state js = {0};
-    int resumed = 0;
-    if (rc == 0 && cfg->resume)
-        rc = larv_journal_load(cfg->out, o->job, x->size, T, x->nt, names, &js, err);
+    unsigned char *role = calloc(x->nt ? x->nt : 1, 1);
+    int rc = role ? 0 : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
     rc = larv_coll_check(x->comm, rc, err);
-    int found = js.njournals > 0;
-    if (rc == 0 && cfg->resume)
-        rc = LARV_MPI_ALL(x->comm, MPI_Allreduce(MPI_IN_PLACE, &found, 1, MPI_INT, MPI_MIN, x->comm),
-                          err);
-    if (rc == 0 && cfg->resume) {
-        larv_err why;
-        larv_err_clear(&why);
-        if (found) /* the inputs' bytes, not their size and time, as journalled */
-            rc = check_journalled_inputs(x, &js, &found, &why, err);
-        int r = 1;
-        if (rc == 0 && found)
-            r = larv_writer_reopen(wpath, x->comm, infos, x->nt, NULL, 0, &wo, wp, &why);
-        else if (rc == 0 && !why.msg[0])
-            snprintf(why.msg, sizeof why.msg, "no journal of this job beside %s%s", cfg->out,
-                     ".larv-tmp");
-        if (rc == 0 && r < 0) {
-            *err = why;
-            rc = -1;
-        } else if (rc == 0 && r == 1 && x->rank == 0) {
-            fprintf(stderr, "[larv] resume: nothing to resume (%s): a full run\n", why.msg);
-        }
-        resumed = rc == 0 && r == 0;
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < x->nt; i++) {
+        const item_t *it = &x->items[i];
+        if (it->owner == x->rank)
+            role[i] = (it->kind == K_KEEP ? LARV_ROLE_COPIED : LARV_ROLE_MERGED) |
+                      (it->proxy ? LARV_ROLE_PROXY : 0);
     }
-    if (rc == 0 && !resumed) {
-        if (x->rank == 0) /* stale journals (create replaces any temporary output) */
-            larv_journal_remove_all(cfg->out);
-        /* collective: no rank opens its journal before rank 0 removed the old ones */
-        rc = larv_writer_create(wpath, x->comm, infos, x->nt, NULL, 0, &wo, wp, err);
+    larv_resume_run r = {
+        .comm = x->comm, .rank = x->rank, .size = x->size, .T = x->T, .nt = x->nt,
+        .info = x->oinfo, .role = role, .base = x->base, .tasks = x->tasks, .files = x->files,
+        .cache_digest = x->pxc.warm ? &x->pxc.digest : NULL, .in_hash = x->in_hash};
+    for (size_t k = 0; k < x->nout && rc == 0; k++) {
+        rc = larv_resume_open_output(&r, &x->outs[k], err);
+        x->outs[k].made = rc == 0;
     }
-    if (rc == 0)
-        rc = larv_coll_check(x->comm,
-                             larv_journal_open(cfg->out, x->rank, x->size, o->job, T, !resumed,
-                                               &o->journal, err),
-                             err);
-    if (rc == 0 && resumed) {
-        size_t kept = 0, bad = 0;
-        int lrc = verify_resumed(x, o, &js, &kept, &bad, err);
-        rc = larv_coll_check(x->comm, lrc, err);
-        uint64_t cnt[2] = {kept, bad};
-        if (rc == 0)
-            rc = LARV_MPI_ALL(x->comm,
-                              MPI_Allreduce(MPI_IN_PLACE, cnt, 2, MPI_UINT64_T, MPI_SUM, x->comm),
-                              err);
-        if (rc == 0) {
-            if (x->rank == 0)
-                fprintf(stderr,
-                        "[larv] resume: skipped %zu of %zu tensors (already written to %s%s and "
-                        "verified)%s\n",
-                        (size_t)cnt[0], x->nt, cfg->out, ".larv-tmp",
-                        cnt[1] ? "; some journalled tensors did not verify and are rewritten" : "");
-        }
-    }
-    if (rc && *wp) {
-        larv_writer_abort(*wp);
-        *wp = NULL;
-    }
-    larv_journal_state_free(&js);
-    free(wpath);
-    free(infos);
-    free(names);
+    free(role);
     return rc;
 }
 
@@ -1532,10 +1386,8 @@ static int run_once(const larv_merge_cfg *const *cfgs, size_t nout, MPI_Comm com
     if (rc == 0 && use_cache)
         rc = open_proxy_cache(x, pcfg, read_cache, err);
     /* the outputs: every rank creates (or reopens) each together, before the passes */
-    for (size_t k = 0; k < nout && rc == 0; k++) {
-        rc = open_output(x, &x->outs[k], err);
-        x->outs[k].made = rc == 0;
-    }
+    if (rc == 0)
+        rc = open_outputs(x, err);
     if (rc == 0)
         for (size_t i = 0; i < x->nt; i++) {
             unsigned char d = 1;

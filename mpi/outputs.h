@@ -19,7 +19,7 @@
 typedef struct {
     const larv_merge_cfg *cfg; /* this output's settings (out, method, lambda, LARV, ...) */
     larv_merge_result *res;    /* its result (scales, TIES selection, provenance) */
-    larv_writer *w;            /* open between open_output and the close */
+    larv_writer *w;            /* open between larv_resume_open_output and the close */
     larv_journal *journal;     /* this rank's (--resume) */
     larv_lock *lock;           /* rank 0: this run's hold on the target */
     uint64_t job;              /* its resume identity */

@@ -9,18 +9,12 @@
 # Test hooks (environment, read by every rank of larv merge):
 #   LARV_TEST_FAIL_RANK=R      rank R fails at its first tensor write
 #   LARV_TEST_SLOW_WRITE_MS=N  sleep N ms after each tensor written
-set -euo pipefail
-: "${LARV:?} ${LARV_SRC:?} ${MPIEXEC:?}"
-PY=/usr/bin/python3
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$work"
 $LARV synth --arch tiny --tasks 3 --seed 7 --out pool --quiet
 pool=(--base pool/base.safetensors --task pool/task01.safetensors --task pool/task02.safetensors
       --task pool/task03.safetensors)
 W=vision_model.encoder.layers.1.mlp.fc1.weight
-pass=0; fail=0
-ok() { pass=$((pass+1)); echo "ok   $*"; }
-bad() { fail=$((fail+1)); echo "FAIL $*"; }
 clean() { # out: nothing at the target, no temporary or journal
   [ ! -e "$1" ] && [ -z "$(compgen -G "$1.larv-tmp*" || true)" ]
 }
@@ -108,5 +102,4 @@ for f in bad-v.safetensors bad-v.h5; do
     { bad "verify $f: exit $rc"; cat log; }
 done
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

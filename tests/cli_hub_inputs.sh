@@ -14,16 +14,10 @@
 #    pytorch_model.bin (66), a task tensor the base lacks, a tensor in only some
 #    tasks (> 20 mismatches: 20 listed and a count), a non-float dtype clash (65).
 # Outputs are single files here (model-directory outputs: other tests).
-set -euo pipefail
-: "${LARV:?} ${LARV_SRC:?} ${MPIEXEC:?}"
-PY=/usr/bin/python3
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 REF="$PY $LARV_SRC/tests/reference/merge_ref.py"
 GEN="$PY $LARV_SRC/tests/hub/make_hub_pool.py"
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 cd "$work"
-pass=0; fail=0
-ok() { pass=$((pass+1)); echo "ok   $*"; }
-bad() { fail=$((fail+1)); echo "FAIL $*"; }
 larv() { # NP ARGS...: larv at NP ranks (1: a single process)
   local np=$1; shift
   if [ "$np" = 1 ]; then timeout 300 $LARV "$@"; else timeout 300 $MPIEXEC -np "$np" $LARV "$@"; fi
@@ -168,5 +162,4 @@ rc=0; larv 1 convert shard/base shard/base/model-00001-of-00004.safetensors >log
 refuse "--include matching nothing" 65 "--include matches none" 1 \
   --method ta --base mix/base $MT --include 'nothing.*'
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

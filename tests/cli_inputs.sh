@@ -11,17 +11,11 @@
 #    the tensor (exit 65), unless --allow-nonfinite;
 #  - the spill file honours TMPDIR.
 # Every refusal leaves nothing at the target and no temporary.
-set -euo pipefail
-: "${LARV:?} ${LARV_SRC:?} ${MPIEXEC:?}"
-PY=/usr/bin/python3
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$work"
 $LARV synth --arch tiny --tasks 2 --seed 11 --out pool --quiet
 B=pool/base.safetensors T1=pool/task01.safetensors T2=pool/task02.safetensors
 W=vision_model.encoder.layers.1.mlp.fc1.weight
-pass=0; fail=0
-ok() { pass=$((pass+1)); echo "ok   $*"; }
-bad() { fail=$((fail+1)); echo "FAIL $*"; }
 
 # run NAME CODE "TEXT1|TEXT2" OUT -- command...: exit CODE, stderr has every TEXT,
 # nothing at OUT (when OUT is not -) and no OUT.larv-tmp*
@@ -152,5 +146,4 @@ rc=0; wait $mp || rc=$?
 [ -n "$seen" ] && [ $rc = 0 ] && [ -z "$(ls scratch | grep larv-scratch || true)" ] && ok "TMPDIR: the scratch file was in \$TMPDIR, nothing left" ||
   { bad "TMPDIR: scratch seen '${seen}', exit $rc, left: $(ls scratch | grep larv-scratch || true)"; cat slog; }
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

@@ -1,11 +1,7 @@
 #!/usr/bin/env bash
 # larv merge from a job file (paths relative to the job file, flags override
 # it), the report's layer table, provenance and verify, and every command's --help.
-set -euo pipefail
-: "${LARV:?} ${LARV_SRC:?} ${MPIEXEC:?}"
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-pass=0; fail=0
-ok() { if "$@"; then pass=$((pass+1)); else echo "FAIL: $*"; fail=$((fail+1)); fi; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 $LARV synth --arch tiny --tasks 2 --seed 3 --out "$work/jobs/pool" --quiet
 cat >"$work/jobs/job.yaml" <<'YAML'
 method: tsv
@@ -18,11 +14,11 @@ larv:
   s_low: 0.6
 YAML
 cd "$work"   # not the job's directory: paths must resolve against the job file
-ok $MPIEXEC -np 2 $LARV merge --job jobs/job.yaml --quiet >out.txt
-ok test -f jobs/merged.h5
-ok test -f jobs/merged.json
-ok grep -q "LARV layer table (rule tiered2" out.txt
-ok /usr/bin/python3 - jobs/merged.json <<'PY'
+check $MPIEXEC -np 2 $LARV merge --job jobs/job.yaml --quiet >out.txt
+check test -f jobs/merged.h5
+check test -f jobs/merged.json
+check grep -q "LARV layer table (rule tiered2" out.txt
+check /usr/bin/python3 - jobs/merged.json <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["method"] == "tsv" and r["larv"]["rule"] == "tiered2" and r["larv"]["s_low"] == 0.6
@@ -35,31 +31,30 @@ for l in r["layers"][1:-1]:
 s = r["summary"]
 assert s["ranks"] == 2 and len(s["peak_rss_bytes_per_rank"]) == 2 and s["bytes_written"] > 0
 PY
-ok $LARV verify jobs/merged.h5
+check $LARV verify jobs/merged.h5
 # a flag overrides the job: another method, another output
-ok $LARV merge --job jobs/job.yaml --method iso-c --out "$work/other.safetensors" --quiet >/dev/null
-ok $LARV verify "$work/other.safetensors"
-ok sh -c "$LARV inspect $work/other.safetensors --json | grep -q larv_provenance || $LARV inspect $work/other.safetensors | grep -q 'vision_model'"
+check $LARV merge --job jobs/job.yaml --method iso-c --out "$work/other.safetensors" --quiet >/dev/null
+check $LARV verify "$work/other.safetensors"
+check sh -c "$LARV inspect $work/other.safetensors --json | grep -q larv_provenance || $LARV inspect $work/other.safetensors | grep -q 'vision_model'"
 # every command teaches
 # plan: layers while ranks <= layer groups, then tensors, then teams (tiny: 4 blocks, 26 matrices)
-ok sh -c "$LARV plan --arch tiny --tasks 3 --method tsv --ranks 2,6,7,60 > plan.txt"
-ok grep -Eq '^ +6 +6 +1 +layers' plan.txt
-ok grep -Eq '^ +7 +7 +1 +tensors' plan.txt
-ok grep -Eq '^ +60 +30 +2 +tensors' plan.txt
-ok sh -c "$LARV plan --base jobs/pool/base.safetensors --tasks 2 --method iso-c --ranks 3 | grep -q layers"
-ok sh -c "! $LARV plan --arch nope --tasks 2 --method ta 2>/dev/null"
+check sh -c "$LARV plan --arch tiny --tasks 3 --method tsv --ranks 2,6,7,60 > plan.txt"
+check grep -Eq '^ +6 +6 +1 +layers' plan.txt
+check grep -Eq '^ +7 +7 +1 +tensors' plan.txt
+check grep -Eq '^ +60 +30 +2 +tensors' plan.txt
+check sh -c "$LARV plan --base jobs/pool/base.safetensors --tasks 2 --method iso-c --ranks 3 | grep -q layers"
+check sh -c "! $LARV plan --arch nope --tasks 2 --method ta 2>/dev/null"
 # plan parses like merge: whole numbers in range, no empty list items (exit 64)
 for bad in "--tasks 2x" "--tasks 2 --ranks-per-matrix -3" "--tasks 2 --ranks 2,,3" "--tasks 2 --larv nope"; do
-  ok sh -c "$LARV plan --arch tiny --method ta $bad >/dev/null 2>&1; test \$? = 64"
+  check sh -c "$LARV plan --arch tiny --method ta $bad >/dev/null 2>&1; test \$? = 64"
 done
 # merge refuses a value outside its range with the range named, from a flag as from a job
-ok sh -c "$LARV merge --job jobs/job.yaml --s-low -1 2>&1 >/dev/null | grep -qF -- '--s-low: -1 is not in [0, 10]'"
+check sh -c "$LARV merge --job jobs/job.yaml --s-low -1 2>&1 >/dev/null | grep -qF -- '--s-low: -1 is not in [0, 10]'"
 printf 'larv:\n  s_low: -1\n' >bad.yaml
-ok sh -c "$LARV merge --job bad.yaml 2>&1 >/dev/null | grep -qF -- \"key 'larv.s_low': -1 is not in [0, 10]\""
+check sh -c "$LARV merge --job bad.yaml 2>&1 >/dev/null | grep -qF -- \"key 'larv.s_low': -1 is not in [0, 10]\""
 for c in merge inspect convert synth verify plan; do
-  ok sh -c "$LARV $c --help | grep -qi 'usage'"
+  check sh -c "$LARV $c --help | grep -qi 'usage'"
 done
-ok sh -c "$LARV --help | grep -q 'commands:'"
-ok sh -c "! $LARV frobnicate 2>/dev/null"
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+check sh -c "$LARV --help | grep -q 'commands:'"
+check sh -c "! $LARV frobnicate 2>/dev/null"
+finish

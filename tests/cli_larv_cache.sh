@@ -14,11 +14,7 @@
 #  - the job key larv_cache (relative to the job file); --resume after a kill
 #    with a warm cache gives the uninterrupted run's bytes.
 # The reference everywhere is the same merge without a cache.
-set -euo pipefail
-: "${LARV:?} ${LARV_SRC:?} ${MPIEXEC:?}"
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-pass=0; fail=0
-ok() { if "$@"; then pass=$((pass+1)); else echo "FAIL: $*"; fail=$((fail+1)); fi; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$work"
 $LARV synth --arch tiny --tasks 3 --seed 5 --out pool --quiet
 $LARV synth --arch tiny --tasks 3 --seed 6 --out other --quiet
@@ -32,38 +28,37 @@ methods=(ta ties tsv iso-c iso-cts)
 # 1. no cache, cold, warm: the same bytes, every method, 1 2 3 ranks; at 2
 #    ranks the cache each method leaves is then reused by the next method
 #    (warm, the same bytes as that method without a cache)
-mrun() { local np=$1; shift; if [ "$np" = 1 ]; then $LARV "$@"; else $MPIEXEC -np "$np" $LARV "$@"; fi; }
 $MPIEXEC -np 2 $LARV merge $(pool pool) --method ta --larv off --out off.safetensors --report off.json --quiet >/dev/null
 for np in 1 2 3; do
   for m in "${methods[@]}"; do
-    mrun $np merge $(pool pool) --method $m --out ref-$m-$np.safetensors --quiet >/dev/null
+    larv_at $np merge $(pool pool) --method $m --out ref-$m-$np.safetensors --quiet >/dev/null
   done
   for i in 0 1 2 3 4; do
     m=${methods[$i]} next=${methods[$(( (i + 1) % 5 ))]}
     rm -f c.pxc
-    ok mrun $np merge $(pool pool) --method $m --larv-cache c.pxc --out cold.safetensors \
+    check larv_at $np merge $(pool pool) --method $m --larv-cache c.pxc --out cold.safetensors \
       --report cold.json --quiet
-    ok test "$(from_cache cold.json)" = false
-    ok cmp -s cold.safetensors ref-$m-$np.safetensors
-    mrun $np merge $(pool pool) --method $m --larv-cache c.pxc --out warm.safetensors \
+    check test "$(from_cache cold.json)" = false
+    check cmp -s cold.safetensors ref-$m-$np.safetensors
+    larv_at $np merge $(pool pool) --method $m --larv-cache c.pxc --out warm.safetensors \
       --report warm.json >warm.log 2>&1 || { echo "FAIL: warm $m np $np"; cat warm.log; fail=$((fail+1)); }
-    ok grep -q "LARV proxies from cache c.pxc" warm.log
-    ok test "$(from_cache warm.json)" = true
-    ok cmp -s warm.safetensors ref-$m-$np.safetensors
+    check grep -q "LARV proxies from cache c.pxc" warm.log
+    check test "$(from_cache warm.json)" = true
+    check cmp -s warm.safetensors ref-$m-$np.safetensors
     if [ $np = 2 ]; then
-      [ $m = ta ] && ok test "$(bytes_read warm.json)" = "$(bytes_read off.json)" # no analysis reads
-      ok $MPIEXEC -np 2 $LARV merge $(pool pool) --method $next --larv-cache c.pxc --out y.safetensors \
+      [ $m = ta ] && check test "$(bytes_read warm.json)" = "$(bytes_read off.json)" # no analysis reads
+      check $MPIEXEC -np 2 $LARV merge $(pool pool) --method $next --larv-cache c.pxc --out y.safetensors \
         --report y.json --quiet
-      ok test "$(from_cache y.json)" = true
-      ok cmp -s y.safetensors ref-$next-2.safetensors
+      check test "$(from_cache y.json)" = true
+      check cmp -s y.safetensors ref-$next-2.safetensors
     fi
   done
 done
 # made at 3 ranks (the last loop), reused at 1
-ok $LARV merge $(pool pool) --method iso-c --larv-cache c.pxc --out y.safetensors --report y.json --quiet
-ok test "$(from_cache y.json)" = true
-ok cmp -s y.safetensors ref-iso-c-1.safetensors
-ok $LARV verify y.safetensors
+check $LARV merge $(pool pool) --method iso-c --larv-cache c.pxc --out y.safetensors --report y.json --quiet
+check test "$(from_cache y.json)" = true
+check cmp -s y.safetensors ref-iso-c-1.safetensors
+check $LARV verify y.safetensors
 echo "  cold, warm and no cache agree for every method at 1, 2 and 3 ranks; a cache is reused by other methods"
 
 # 3. caches that must not be used: a warning naming the file and the reason,
@@ -73,9 +68,9 @@ expect_recompute() {
   local why=$1; shift
   $MPIEXEC -np 2 $LARV merge "$@" --larv-cache c.pxc --out r.safetensors --report r.json \
     --quiet >r.log 2>&1 || { echo "FAIL: run ($why)"; cat r.log; fail=$((fail+1)); return; }
-  ok grep -qE "warning: LARV proxy cache c.pxc .*$why" r.log || cat r.log
-  ok test "$(from_cache r.json)" = false
-  ok cmp -s r.safetensors ref.safetensors
+  check grep -qE "warning: LARV proxy cache c.pxc .*$why" r.log || cat r.log
+  check test "$(from_cache r.json)" = false
+  check cmp -s r.safetensors ref.safetensors
 }
 rm -f good.pxc; $MPIEXEC -np 2 $LARV merge $(pool pool) --method iso-c --larv-cache good.pxc \
   --out x.safetensors --quiet
@@ -86,8 +81,8 @@ expect_recompute "truncated or damaged" $(pool pool) --method iso-c
 # the file was replaced: the next run takes its proxies from it
 $MPIEXEC -np 2 $LARV merge $(pool pool) --method iso-c --larv-cache c.pxc --out r2.safetensors \
   --report r2.json --quiet
-ok test "$(from_cache r2.json)" = true
-ok cmp -s r2.safetensors ref.safetensors
+check test "$(from_cache r2.json)" = true
+check cmp -s r2.safetensors ref.safetensors
 fresh; /usr/bin/python3 -c "
 import sys; b=bytearray(open('c.pxc','rb').read()); b[len(b)//2]^=0x10; open('c.pxc','wb').write(b)"
 expect_recompute "truncated or damaged" $(pool pool) --method iso-c
@@ -121,8 +116,8 @@ if [ "$(nproc)" -ge 2 ]; then
   $MPIEXEC -np 2 -x OPENBLAS_NUM_THREADS=2 $LARV merge $(pool pool) --method iso-c --larv-cache c.pxc \
     --out r.safetensors --report r.json --quiet >r.log 2>&1 || true
   if grep -q "BLAS threads" r.log; then
-    ok grep -qE "warning: LARV proxy cache c.pxc .*computed with 1 BLAS threads, this run has 2" r.log
-    ok test "$(from_cache r.json)" = false
+    check grep -qE "warning: LARV proxy cache c.pxc .*computed with 1 BLAS threads, this run has 2" r.log
+    check test "$(from_cache r.json)" = false
   else
     echo "  (OpenBLAS runs 1 thread here: the thread check is not exercised)"
   fi
@@ -149,15 +144,15 @@ EOF
   $MPIEXEC -np 2 $LARV merge $(pool p2) --method $m --out ref.safetensors --quiet
   $MPIEXEC -np 2 $LARV merge $(pool p2) --method $m --larv-cache c.pxc --out r.safetensors \
     --report r.json --quiet >r.log 2>&1 || { echo "FAIL: stale run"; cat r.log; fail=$((fail+1)); }
-  ok grep -qE "LARV proxy cache c.pxc: stale: tensor 'vision_model.encoder.layers.1.mlp.fc1.weight' of p2/task02.safetensors changed" r.log
-  ok grep -q "merging again without it" r.log
-  ok test "$(from_cache r.json)" = false
-  ok cmp -s r.safetensors ref.safetensors
-  ok test -z "$(compgen -G 'r.safetensors.larv-*' || true)"
+  check grep -qE "LARV proxy cache c.pxc: stale: tensor 'vision_model.encoder.layers.1.mlp.fc1.weight' of p2/task02.safetensors changed" r.log
+  check grep -q "merging again without it" r.log
+  check test "$(from_cache r.json)" = false
+  check cmp -s r.safetensors ref.safetensors
+  check test -z "$(compgen -G 'r.safetensors.larv-*' || true)"
   $MPIEXEC -np 2 $LARV merge $(pool p2) --method $m --larv-cache c.pxc --out r2.safetensors \
     --report r2.json --quiet
-  ok test "$(from_cache r2.json)" = true
-  ok cmp -s r2.safetensors ref.safetensors
+  check test "$(from_cache r2.json)" = true
+  check cmp -s r2.safetensors ref.safetensors
 done
 echo "  stale, foreign, damaged and mismatched caches are recomputed"
 
@@ -165,11 +160,11 @@ echo "  stale, foreign, damaged and mismatched caches are recomputed"
 for c in pool/task01.safetensors out.safetensors out.json; do
   rc=0; $MPIEXEC -np 2 $LARV merge $(pool pool) --method ta --larv-cache $c --out out.safetensors \
     --report out.json --quiet >e.log 2>&1 || rc=$?
-  ok test $rc = 64
-  ok grep -q "LARV proxy cache" e.log
-  ok test ! -e out.safetensors
+  check test $rc = 64
+  check grep -q "LARV proxy cache" e.log
+  check test ! -e out.safetensors
 done
-cmp -s pool/task01.safetensors p2/task01.safetensors && ok true || ok false
+cmp -s pool/task01.safetensors p2/task01.safetensors && check true || check false
 
 # 5. the job key, relative to the job file
 mkdir -p jobs
@@ -184,12 +179,12 @@ quiet: true
 EOF
 grep -v larv_cache jobs/j.yaml | sed 's/j\.safetensors/j0.safetensors/; s/j\.json/j0.json/' >jobs/j0.yaml
 $MPIEXEC -np 2 $LARV merge --job jobs/j0.yaml
-ok $MPIEXEC -np 2 $LARV merge --job jobs/j.yaml
-ok test -s jc.pxc
-ok test "$(from_cache j.json)" = false
-ok $MPIEXEC -np 2 $LARV merge --job jobs/j.yaml
-ok test "$(from_cache j.json)" = true
-ok cmp -s j.safetensors j0.safetensors
+check $MPIEXEC -np 2 $LARV merge --job jobs/j.yaml
+check test -s jc.pxc
+check test "$(from_cache j.json)" = false
+check $MPIEXEC -np 2 $LARV merge --job jobs/j.yaml
+check test "$(from_cache j.json)" = true
+check cmp -s j.safetensors j0.safetensors
 
 # 6. --resume with a warm cache: killed midway, resumed, the same bytes
 rm -f c.pxc
@@ -214,16 +209,15 @@ for _ in $(seq 40); do
 done
 if [ -n "$victim" ]; then
   kill -KILL "$victim"; wait $mp || true
-  ok test ! -e k.safetensors
+  check test ! -e k.safetensors
   $MPIEXEC -np 2 $LARV merge $(pool pool) --method iso-cts --larv-cache c.pxc --out k.safetensors \
     --resume --report k.json >k2.log 2>&1 || { echo "FAIL: resume"; cat k2.log; fail=$((fail+1)); }
-  ok grep -qE "resume: skipped [1-9][0-9]* of" k2.log
-  ok test "$(from_cache k.json)" = true
-  ok cmp -s k.safetensors ref-iso-cts-2.safetensors
+  check grep -qE "resume: skipped [1-9][0-9]* of" k2.log
+  check test "$(from_cache k.json)" = true
+  check cmp -s k.safetensors ref-iso-cts-2.safetensors
 else
   wait $mp || true
   echo "FAIL: no rank 1 to kill"; fail=$((fail+1))
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

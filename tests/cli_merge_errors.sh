@@ -8,10 +8,7 @@
 # The full-disk case mounts a 300 KiB tmpfs (root only; skipped otherwise).
 # Cases where ranks matter (a defect only one rank reads, a write that fails on
 # one rank) run at 2 ranks (NP=2); the others as a single process, to stay fast.
-set -euo pipefail
-: "${LARV:?} ${LARV_SRC:?} ${MPIEXEC:?}"
-PY=/usr/bin/python3
-work=$(mktemp -d)
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 mounts=()
 cleanup() { for m in "${mounts[@]}"; do umount "$m" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
@@ -20,7 +17,6 @@ $LARV synth --arch tiny --tasks 2 --seed 7 --out pool --quiet
 B=pool/base.safetensors T1=pool/task01.safetensors T2=pool/task02.safetensors
 W=vision_model.encoder.layers.1.mlp.fc1.weight   # a block matrix
 V=vision_model.encoder.layers.1.mlp.fc1.bias     # a vector
-pass=0; fail=0
 
 # mut.py MODE SRC DST [TENSOR]: a copy of a safetensors file with one defect
 cat >mut.py <<'EOF'
@@ -196,5 +192,4 @@ expect job-duplicate-key 64 "j-dup.yaml:6:|'tasks'" o.safetensors -- --job j-dup
 for f in $B $T1 $T2; do
   $LARV verify "$f" >/dev/null 2>&1 || $LARV inspect "$f" >/dev/null || { fail=$((fail+1)); echo "FAIL $f damaged"; }
 done
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

@@ -13,15 +13,8 @@
 # file in the way, a bad size, a held lock), a failing run (nothing left), a
 # killed run (nothing at DIR) and its --resume (the same bytes), and "format"
 # in larv convert's outputs.
-set -euo pipefail
-: "${LARV:?} ${LARV_SRC:?} ${MPIEXEC:?}"
-PY=/usr/bin/python3
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 RULES="$LARV_SRC/tests/hub/hf_rules.py"
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-pass=0; fail=0
-ok() { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fail=$((fail+1)); }
-check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
 
 $PY "$LARV_SRC/tests/hub/make_hub_pool.py" "$work/pool" --tasks 3 --base-like-tasks --seed 3 >/dev/null
 P=$work/pool
@@ -104,40 +97,40 @@ EOF
 
 # ---- the reference: the same merge as one file
 $LARV merge "${M[@]}" "${pool[@]}" --out "$work/ref.safetensors" >/dev/null
-check "reference merge" test -s "$work/ref.safetensors"
+check_that "reference merge" test -s "$work/ref.safetensors"
 
 for np in 1 2 3; do
   d=$work/d$np
   log=$work/d$np.log
   rc=0; timeout 120 $MPIEXEC -np $np $LARV merge "${M[@]}" "${pool[@]}" --out "$d/" >"$log" 2>&1 || rc=$?
-  check "np$np: exit 0 (got $rc)" test $rc = 0
-  check "np$np: directory" test -d "$d"
+  check_that "np$np: exit 0 (got $rc)" test $rc = 0
+  check_that "np$np: directory" test -d "$d"
   for f in model.safetensors config.json README.md larv-report.json tokenizer.json \
            preprocessor_config.json vocab.txt special_tokens_map.json; do
-    check "np$np: $f present" test -f "$d/$f"
+    check_that "np$np: $f present" test -f "$d/$f"
   done
-  check "np$np: symlinked file copied as a file" test ! -L "$d/special_tokens_map.json"
-  check "np$np: copied bytes" cmp -s "$d/tokenizer.json" "$src/tokenizer.json"
-  check "np$np: config.json copied" cmp -s "$d/config.json" "$src/config.json"
+  check_that "np$np: symlinked file copied as a file" test ! -L "$d/special_tokens_map.json"
+  check_that "np$np: copied bytes" cmp -s "$d/tokenizer.json" "$src/tokenizer.json"
+  check_that "np$np: config.json copied" cmp -s "$d/config.json" "$src/config.json"
   for f in big.json pytorch_model.bin flax_model.msgpack pytorch_model.bin.index.json sub \
            model.safetensors.index.json; do
-    check "np$np: $f not copied" test ! -e "$d/$f"
+    check_that "np$np: $f not copied" test ! -e "$d/$f"
   done
-  check "np$np: log names what was skipped" grep -q "big.json (over 10 MB)" "$log"
-  check "np$np: no staging directory or lock left" test ! -e "$d.larv-tmp" -a ! -e "$d.larv-lock"
-  check "np$np: no temporaries inside" bash -c "! ls '$d' | grep -q larv-tmp"
-  check "np$np: transformers' loading rules" $PY "$RULES" "$d" --dtype F32 --quiet
-  check "np$np: format pt in the header" grep -q '"format":"pt"' <(head -c 200 "$d/model.safetensors")
-  check "np$np: tensors equal the single-file merge" same_tensors "$d" "$work/ref.safetensors"
-  check "np$np: model card" card_ok "$d"
-  check "np$np: larv verify DIR" $LARV verify "$d" >/dev/null
+  check_that "np$np: log names what was skipped" grep -q "big.json (over 10 MB)" "$log"
+  check_that "np$np: no staging directory or lock left" test ! -e "$d.larv-tmp" -a ! -e "$d.larv-lock"
+  check_that "np$np: no temporaries inside" bash -c "! ls '$d' | grep -q larv-tmp"
+  check_that "np$np: transformers' loading rules" $PY "$RULES" "$d" --dtype F32 --quiet
+  check_that "np$np: format pt in the header" grep -q '"format":"pt"' <(head -c 200 "$d/model.safetensors")
+  check_that "np$np: tensors equal the single-file merge" same_tensors "$d" "$work/ref.safetensors"
+  check_that "np$np: model card" card_ok "$d"
+  check_that "np$np: larv verify DIR" $LARV verify "$d" >/dev/null
 
   # sharded: a small --out-shard-size forces 3 or more shards
   s=$work/s$np
   rc=0; timeout 120 $MPIEXEC -np $np $LARV merge "${M[@]}" "${pool[@]}" --out "$s" \
       --out-shard-size 16K >"$work/s$np.log" 2>&1 || rc=$?
-  check "np$np sharded: exit 0 (got $rc)" test $rc = 0
-  check "np$np sharded: no model.safetensors" test ! -e "$s/model.safetensors"
+  check_that "np$np sharded: exit 0 (got $rc)" test $rc = 0
+  check_that "np$np sharded: no model.safetensors" test ! -e "$s/model.safetensors"
   $PY - "$s" 16000 <<'EOF' && ok || bad "np$np sharded: index form, names, sizes"
 import json, os, re, struct, sys
 d, cap = sys.argv[1], int(sys.argv[2])
@@ -160,12 +153,12 @@ for s in shards:
     total += b
 assert total == ix["metadata"]["total_size"], (total, ix["metadata"]["total_size"])
 EOF
-  check "np$np sharded: transformers' loading rules" $PY "$RULES" "$s" --dtype F32 --quiet
-  check "np$np sharded: tensors equal the single-file merge" same_tensors "$s" "$work/ref.safetensors"
-  check "np$np sharded: larv verify DIR" $LARV verify "$s" >/dev/null
+  check_that "np$np sharded: transformers' loading rules" $PY "$RULES" "$s" --dtype F32 --quiet
+  check_that "np$np sharded: tensors equal the single-file merge" same_tensors "$s" "$work/ref.safetensors"
+  check_that "np$np sharded: larv verify DIR" $LARV verify "$s" >/dev/null
 done
 for sh in "$work"/s2/model-*-of-*.safetensors; do # (each larv start costs a second)
-  check "sharded: larv verify $(basename "$sh")" $LARV verify "$sh" >/dev/null
+  check_that "sharded: larv verify $(basename "$sh")" $LARV verify "$sh" >/dev/null
 done
 
 # ---- verify and the checker fail on tampering (a copy of the 2-rank shards)
@@ -178,12 +171,12 @@ p = sys.argv[1]; raw = bytearray(open(p, "rb").read())
 open(p, "wb").write(raw)
 EOF
 rc=0; $LARV verify "$t" >"$work/v.log" 2>&1 || rc=$?
-check "tampered shard: verify DIR exits 65 (got $rc)" test $rc = 65
-check "tampered shard: names the tensor" grep -q "CORRUPT" "$work/v.log"
+check_that "tampered shard: verify DIR exits 65 (got $rc)" test $rc = 65
+check_that "tampered shard: names the tensor" grep -q "CORRUPT" "$work/v.log"
 rc=0; $LARV verify "$sh" >/dev/null 2>&1 || rc=$?
-check "tampered shard: verify SHARD exits 65 (got $rc)" test $rc = 65
+check_that "tampered shard: verify SHARD exits 65 (got $rc)" test $rc = 65
 other=$(ls "$t"/model-00001-of-*.safetensors)
-check "tampered shard: another shard still verifies" $LARV verify "$other" >/dev/null
+check_that "tampered shard: another shard still verifies" $LARV verify "$other" >/dev/null
 cp -r "$work/s2" "$work/tix"
 $PY - "$work/tix/model.safetensors.index.json" <<'EOF'
 import json, sys
@@ -191,14 +184,14 @@ p = sys.argv[1]; ix = json.load(open(p)); k = sorted(ix["weight_map"])[0]; del i
 json.dump(ix, open(p, "w"), indent=2)
 EOF
 rc=0; $LARV verify "$work/tix" >"$work/v.log" 2>&1 || rc=$?
-check "index missing an entry: verify exits 65 (got $rc)" test $rc = 65
-check "index missing an entry: message" grep -q "does not list" "$work/v.log"
-check "index missing an entry: the checker refuses it" bash -c "! $PY '$RULES' '$work/tix' --quiet >/dev/null"
+check_that "index missing an entry: verify exits 65 (got $rc)" test $rc = 65
+check_that "index missing an entry: message" grep -q "does not list" "$work/v.log"
+check_that "index missing an entry: the checker refuses it" bash -c "! $PY '$RULES' '$work/tix' --quiet >/dev/null"
 cp -r "$work/s2" "$work/tts"
 sed -i 's/"total_size": \([0-9]*\)/"total_size": 1\1/' "$work/tts/model.safetensors.index.json"
 rc=0; $LARV verify "$work/tts" >"$work/v.log" 2>&1 || rc=$?
-check "wrong total_size: verify exits 65 (got $rc)" test $rc = 65
-check "wrong total_size: the checker refuses it" bash -c "! $PY '$RULES' '$work/tts' --quiet >/dev/null"
+check_that "wrong total_size: verify exits 65 (got $rc)" test $rc = 65
+check_that "wrong total_size: the checker refuses it" bash -c "! $PY '$RULES' '$work/tts' --quiet >/dev/null"
 # a model.safetensors whose metadata lacks "format": what transformers refuses
 cp -r "$work/d1" "$work/nofmt"
 $PY - "$work/nofmt/model.safetensors" <<'EOF'
@@ -208,51 +201,51 @@ p = sys.argv[1]; raw = open(p, "rb").read()
 t = json.dumps(h, separators=(",", ":")).encode(); t += b" " * (n - len(t))
 open(p, "wb").write(raw[:8] + t + raw[8 + n:])
 EOF
-check "no format: the checker refuses it" bash -c "! $PY '$RULES' '$work/nofmt' --quiet >/dev/null"
+check_that "no format: the checker refuses it" bash -c "! $PY '$RULES' '$work/nofmt' --quiet >/dev/null"
 rc=0; $LARV verify "$work/nofmt" >/dev/null 2>&1 || rc=$?
-check "no format: verify DIR exits 65 (got $rc)" test $rc = 65
+check_that "no format: verify DIR exits 65 (got $rc)" test $rc = 65
 
 # ---- an existing directory: its other files stay, stale weights of the other layout go
 e=$work/exist; mkdir "$e"; echo keep >"$e/keep.txt"
 cp "$work/s2"/model-0000*.safetensors "$work/s2/model.safetensors.index.json" "$e/"
 rc=0; $LARV merge "${M[@]}" "${pool[@]}" --out "$e" >"$work/e.log" 2>&1 || rc=$?
-check "existing dir: exit 0 (got $rc)" test $rc = 0
-check "existing dir: other file kept" grep -qx keep "$e/keep.txt"
-check "existing dir: stale shards and index removed" bash -c "! ls '$e' | grep -q -e 'model-0' -e index.json"
-check "existing dir: loading rules" $PY "$RULES" "$e" --quiet
-check "existing dir: tensors" same_tensors "$e" "$work/ref.safetensors"
-check "existing dir: no staging left" test ! -e "$e.larv-tmp"
+check_that "existing dir: exit 0 (got $rc)" test $rc = 0
+check_that "existing dir: other file kept" grep -qx keep "$e/keep.txt"
+check_that "existing dir: stale shards and index removed" bash -c "! ls '$e' | grep -q -e 'model-0' -e index.json"
+check_that "existing dir: loading rules" $PY "$RULES" "$e" --quiet
+check_that "existing dir: tensors" same_tensors "$e" "$work/ref.safetensors"
+check_that "existing dir: no staging left" test ! -e "$e.larv-tmp"
 
 # ---- refusals: nothing written, nothing changed
 sum_dir() { (cd "$1" && find . -type f -exec md5sum {} + | sort); }
 before=$(sum_dir "$P")
 rc=0; $LARV merge "${M[@]}" "${pool[@]}" --out "$P/sun397/" >"$work/r.log" 2>&1 || rc=$?
-check "output = an input's directory: exit 64 (got $rc)" test $rc = 64
-check "output = an input's directory: message" grep -q "holds the input" "$work/r.log"
-check "output = an input's directory: pool unchanged" test "$before" = "$(sum_dir "$P")"
-check "output = an input's directory: nothing staged" test ! -e "$P/sun397.larv-tmp"
+check_that "output = an input's directory: exit 64 (got $rc)" test $rc = 64
+check_that "output = an input's directory: message" grep -q "holds the input" "$work/r.log"
+check_that "output = an input's directory: pool unchanged" test "$before" = "$(sum_dir "$P")"
+check_that "output = an input's directory: nothing staged" test ! -e "$P/sun397.larv-tmp"
 echo x >"$work/afile"
 rc=0; $LARV merge "${M[@]}" "${pool[@]}" --out "$work/afile" >"$work/r.log" 2>&1 || rc=$?
-check "a file in the way: exit 74 (got $rc)" test $rc = 74
-check "a file in the way: kept" grep -qx x "$work/afile"
+check_that "a file in the way: exit 74 (got $rc)" test $rc = 74
+check_that "a file in the way: kept" grep -qx x "$work/afile"
 rc=0; $LARV merge "${M[@]}" "${pool[@]}" --out "$work/bad/" --out-shard-size 5X >"$work/r.log" 2>&1 || rc=$?
-check "bad --out-shard-size: exit 64 (got $rc)" test $rc = 64
-check "bad --out-shard-size: nothing made" test ! -e "$work/bad" -a ! -e "$work/bad.larv-tmp"
+check_that "bad --out-shard-size: exit 64 (got $rc)" test $rc = 64
+check_that "bad --out-shard-size: nothing made" test ! -e "$work/bad" -a ! -e "$work/bad.larv-tmp"
 (flock -x 9; sleep 30) 9>"$work/held.larv-lock" & holder=$!
 for _ in $(seq 100); do flock -n -x "$work/held.larv-lock" true 2>/dev/null || break; sleep 0.1; done
 rc=0; $LARV merge "${M[@]}" "${pool[@]}" --out "$work/held/" >"$work/r.log" 2>&1 || rc=$?
 kill $holder 2>/dev/null || true; wait $holder 2>/dev/null || true
-check "held lock: exit 74 (got $rc)" test $rc = 74
-check "held lock: nothing made" test ! -e "$work/held" -a ! -e "$work/held.larv-tmp"
+check_that "held lock: exit 74 (got $rc)" test $rc = 74
+check_that "held lock: nothing made" test ! -e "$work/held" -a ! -e "$work/held.larv-tmp"
 
 # ---- the first task not in a model directory: nothing copied, said so
 cp "$P/sun397/model.safetensors" "$work/t1.safetensors"
 rc=0; $LARV merge "${M[@]}" --base "$P/base/model.safetensors" --task "$work/t1.safetensors" \
     --task "$P/stanford-cars/model.safetensors" --out "$work/nocopy/" >"$work/n.log" 2>&1 || rc=$?
-check "no source dir: exit 0 (got $rc)" test $rc = 0
-check "no source dir: said so" grep -q "no config.json or tokenizer files copied" "$work/n.log"
-check "no source dir: nothing copied" test "$(ls "$work/nocopy" | sort | tr '\n' ' ')" = "README.md larv-report.json model.safetensors "
-check "no source dir: the card says so" grep -q "not given as a model directory" "$work/nocopy/README.md"
+check_that "no source dir: exit 0 (got $rc)" test $rc = 0
+check_that "no source dir: said so" grep -q "no config.json or tokenizer files copied" "$work/n.log"
+check_that "no source dir: nothing copied" test "$(ls "$work/nocopy" | sort | tr '\n' ' ')" = "README.md larv-report.json model.safetensors "
+check_that "no source dir: the card says so" grep -q "not given as a model directory" "$work/nocopy/README.md"
 
 # ---- config.json's torch_dtype follows the weights (an F16 pool whose first task's
 # config says float32); a job file's `out: DIR/`
@@ -263,16 +256,16 @@ printf '%s\n' 'method: ta' 'base: base/model.safetensors' \
     'task: [sun397/model.safetensors, stanford-cars/model.safetensors]' 'out: ../o16/' \
     >"$work/p16/job.yaml"
 rc=0; $LARV merge --job "$work/p16/job.yaml" --quiet >"$work/o16.log" 2>&1 || rc=$?
-check "F16 job: exit 0 (got $rc)" test $rc = 0
-check "F16 job: torch_dtype float16" grep -q '"torch_dtype": "float16"' "$work/o16/config.json"
-check "F16 job: said so" grep -q "torch_dtype set to float16" "$work/o16.log"
-check "F16 job: loading rules, F16" $PY "$RULES" "$work/o16" --dtype F16 --quiet
+check_that "F16 job: exit 0 (got $rc)" test $rc = 0
+check_that "F16 job: torch_dtype float16" grep -q '"torch_dtype": "float16"' "$work/o16/config.json"
+check_that "F16 job: said so" grep -q "torch_dtype set to float16" "$work/o16.log"
+check_that "F16 job: loading rules, F16" $PY "$RULES" "$work/o16" --dtype F16 --quiet
 
 # ---- a failing run leaves nothing (no DIR, no staging, no lock)
 rc=0; LARV_TEST_FAIL_RANK=1 timeout 120 $MPIEXEC -np 2 $LARV merge "${M[@]}" "${pool[@]}" \
     --out "$work/failed/" >"$work/f.log" 2>&1 || rc=$?
-check "failing rank: non-zero exit" test $rc != 0
-check "failing rank: nothing left" test ! -e "$work/failed" -a ! -e "$work/failed.larv-tmp" -a ! -e "$work/failed.larv-lock"
+check_that "failing rank: non-zero exit" test $rc != 0
+check_that "failing rank: nothing left" test ! -e "$work/failed" -a ! -e "$work/failed.larv-tmp" -a ! -e "$work/failed.larv-lock"
 
 # ---- killed midway: nothing at DIR; --resume completes it with the same bytes
 k=$work/killed
@@ -292,17 +285,17 @@ for _ in $(seq 40); do
 done
 if [ -n "$victim" ]; then
   kill -KILL "$victim"; rc=0; wait $mp || rc=$?
-  check "killed: mpirun failed" test $rc != 0 -a $rc != 124
-  check "killed: nothing at DIR" test ! -e "$k"
-  check "killed: staging with temporaries and journals" test -e "$k.larv-tmp/model.safetensors.larv-tmp" -a -e "$k.larv-tmp/model.safetensors.larv-tmp.journal.0"
+  check_that "killed: mpirun failed" test $rc != 0 -a $rc != 124
+  check_that "killed: nothing at DIR" test ! -e "$k"
+  check_that "killed: staging with temporaries and journals" test -e "$k.larv-tmp/model.safetensors.larv-tmp" -a -e "$k.larv-tmp/model.safetensors.larv-tmp.journal.0"
   rc=0; timeout 120 $MPIEXEC -np 2 $LARV merge "${M[@]}" "${pool[@]}" --out "$k/" --resume \
       >"$work/k2.log" 2>&1 || rc=$?
-  check "resumed: exit 0 (got $rc)" test $rc = 0
-  check "resumed: skipped journalled tensors" grep -q "resume: skipped [1-9]" "$work/k2.log"
-  check "resumed: the same bytes as an uninterrupted run" cmp -s "$k/model.safetensors" "$work/d2/model.safetensors"
-  check "resumed: loading rules" $PY "$RULES" "$k" --quiet
-  check "resumed: nothing left beside" test ! -e "$k.larv-tmp" -a ! -e "$k.larv-lock"
-  check "resumed: the card has the command with --resume" grep -q -- "--resume" "$k/README.md"
+  check_that "resumed: exit 0 (got $rc)" test $rc = 0
+  check_that "resumed: skipped journalled tensors" grep -q "resume: skipped [1-9]" "$work/k2.log"
+  check_that "resumed: the same bytes as an uninterrupted run" cmp -s "$k/model.safetensors" "$work/d2/model.safetensors"
+  check_that "resumed: loading rules" $PY "$RULES" "$k" --quiet
+  check_that "resumed: nothing left beside" test ! -e "$k.larv-tmp" -a ! -e "$k.larv-lock"
+  check_that "resumed: the card has the command with --resume" grep -q -- "--resume" "$k/README.md"
 else
   wait $mp || true
   bad "no rank 1 to kill"
@@ -311,12 +304,11 @@ fi
 # ---- every safetensors output says "format": "pt": convert too (file and shards)
 $LARV convert "$work/ref.safetensors" "$work/ref.h5" >/dev/null
 $LARV convert "$work/ref.h5" "$work/conv.safetensors" >/dev/null
-check "convert: format pt" $PY "$RULES" "$work/conv.safetensors" --quiet
-check "convert: format pt (grep)" grep -q '"format":"pt"' <(head -c 300 "$work/conv.safetensors")
+check_that "convert: format pt" $PY "$RULES" "$work/conv.safetensors" --quiet
+check_that "convert: format pt (grep)" grep -q '"format":"pt"' <(head -c 300 "$work/conv.safetensors")
 $LARV convert "$work/ref.h5" "$work/conv.safetensors.index.json" >/dev/null
 for sh in "$work"/conv-*-of-*.safetensors; do
-  check "convert: shard $(basename "$sh") format pt" grep -q '"format":"pt"' <(head -c 100 "$sh")
+  check_that "convert: shard $(basename "$sh") format pt" grep -q '"format":"pt"' <(head -c 100 "$sh")
 done
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

@@ -10,16 +10,11 @@
 # reaches an N-th call, so a new collective is covered without editing this
 # test. The real failing collectives (bad counts and roots) are in
 # tests/mpi_test_coll.c.
-set -euo pipefail
-: "${LARV:?} ${LARV_SRC:?} ${MPIEXEC:?}"
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$work"
 $LARV synth --arch tiny --tasks 3 --seed 7 --out pool --quiet
 pool=(--base pool/base.safetensors --task pool/task01.safetensors --task pool/task02.safetensors
       --task pool/task03.safetensors)
-pass=0; fail=0
-ok() { pass=$((pass+1)); }
-bad() { fail=$((fail+1)); echo "FAIL $*"; }
 
 # Rule 1, by reading the sources: every MPI call goes through LARV_MPI /
 # LARV_MPI_ALL (on its line or the line before), except the exempt local
@@ -81,5 +76,4 @@ grep -q "rank 1: MPI_Bcast failed: .*aborting the job" err.log && ok || { bad "t
 timeout 120 $MPIEXEC -np 2 $LARV merge "${team[@]}" --out team.safetensors --resume >/dev/null 2>&1 &&
   cmp -s team.safetensors team-ref.safetensors && ok || bad "team: --resume after the abort differs"
 unset LARV_TEAM_MIN_ORDER
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

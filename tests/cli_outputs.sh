@@ -8,16 +8,11 @@
 # keeps every byte, and nothing appears at the target. And all outputs of a run
 # appear together: a report that cannot be written leaves no model behind. And
 # a second run on a target that a first one is writing fails, harming neither.
-set -euo pipefail
-: "${LARV:?} ${LARV_SRC:?} ${MPIEXEC:?}"
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$work"
 $LARV synth --arch tiny --tasks 2 --seed 13 --out pool --quiet
 B=pool/base.safetensors T1=pool/task01.safetensors T2=pool/task02.safetensors
 mkdir -p saved && cp -p pool/* saved/
-pass=0; fail=0
-ok() { pass=$((pass+1)); echo "ok   $*"; }
-bad() { fail=$((fail+1)); echo "FAIL $*"; }
 
 # refused NAME "TEXT1|TEXT2" OUT FILE... -- command: exit 64, messages, nothing
 # at OUT (unless OUT is an input), every FILE byte-identical to FILE.before
@@ -120,5 +115,4 @@ if $merge --base $B --task $T1 --task $T2 --out o.safetensors --report o.json >l
 else bad "a normal merge fails"; cat log; fi
 for f in base task01 task02; do cmp -s pool/$f.safetensors saved/$f.safetensors || bad "pool/$f.safetensors changed"; done
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

@@ -9,12 +9,9 @@
 # task's "top-d" singular vectors are any orthonormal vectors, and they enter the
 # whitening), so larv and numpy may both be right and differ; a block frozen for
 # every task merges to zero and is checked by the others.
-set -euo pipefail
-: "${LARV:?} ${LARV_SRC:?} ${MPIEXEC:?}"
-PY=/usr/bin/python3
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 $PY -c 'import numpy' || { echo "python3-numpy is needed (bash .ci/deps.sh test installs it)"; exit 1; }
 REF="$PY $LARV_SRC/tests/reference/merge_ref.py"
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 $LARV synth --arch tiny --tasks 3 --seed 11 --out "$work/pool" --quiet
 # freeze (the tiny arch has 4 blocks): block 0 of every task and block 1 of task 1
 # get the base's bytes
@@ -44,9 +41,6 @@ for t in (1, 2, 3):
 PYEOF
 pool=(--base "$work/pool/base.safetensors" --task "$work/pool/task01.safetensors"
       --task "$work/pool/task02.safetensors" --task "$work/pool/task03.safetensors")
-pass=0; fail=0
-ok() { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fail=$((fail+1)); }
 run() { # name, ranks, larv merge args...; then the same args go to the reference
   local name=$1 np=$2; shift 2
   local out="$work/$name-np$np.safetensors" rep="$work/$name-np$np.json"
@@ -81,5 +75,4 @@ then ok; else bad "report of the untouched blocks"; fi
 # the text table marks untouched blocks with '-' and scale 1
 if $MPIEXEC -np 1 $LARV merge "${pool[@]}" --method ta --out "$work/t.safetensors" --quiet >"$work/table" 2>&1 \
    && grep -Eq '^0 +[0-9]+ +- +- +- +- +1$' "$work/table"; then ok; else bad "text table"; cat "$work/table"; fi
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

@@ -6,11 +6,7 @@
 # the report says how much was read ahead (all of it for the SVD mergers, none
 # with --no-readahead or HDF5 inputs); a read that fails on the helper thread
 # (a task file truncated after the pool check) is reported naming file and tensor.
-set -euo pipefail
-: "${LARV:?} ${LARV_SRC:?} ${MPIEXEC:?}"
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-pass=0; fail=0
-ok() { if "$@"; then pass=$((pass+1)); else echo "FAIL: $*"; fail=$((fail+1)); fi; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$work"
 $LARV synth --arch tiny --tasks 3 --seed 5 --out pool --quiet
 tasks=(--task pool/task01.safetensors --task pool/task02.safetensors --task pool/task03.safetensors)
@@ -18,29 +14,29 @@ summary() { /usr/bin/python3 -c "import json,sys; s=json.load(open(sys.argv[1]))
 
 for m in ta ties tsv iso-c iso-cts; do
   for np in 1 3; do
-    ok $MPIEXEC -np $np $LARV merge --method $m --base pool/base.safetensors "${tasks[@]}" \
+    check $MPIEXEC -np $np $LARV merge --method $m --base pool/base.safetensors "${tasks[@]}" \
       --out on.safetensors --report on.json --quiet >/dev/null
-    ok $MPIEXEC -np $np $LARV merge --method $m --base pool/base.safetensors "${tasks[@]}" \
+    check $MPIEXEC -np $np $LARV merge --method $m --base pool/base.safetensors "${tasks[@]}" \
       --out off.safetensors --report off.json --no-readahead --quiet >/dev/null
-    ok cmp -s on.safetensors off.safetensors
+    check cmp -s on.safetensors off.safetensors
     read -r br bra < <(summary on.json)
-    ok test "$bra" -gt 0
-    case $m in ta|tsv|iso-c|iso-cts) ok test "$bra" = "$br" ;; esac # every read ahead
+    check test "$bra" -gt 0
+    case $m in ta|tsv|iso-c|iso-cts) check test "$bra" = "$br" ;; esac # every read ahead
     read -r br0 bra0 < <(summary off.json)
-    ok test "$bra0" = 0 -a "$br0" = "$br"
+    check test "$bra0" = 0 -a "$br0" = "$br"
   done
 done
 
 # slow reads (the thread is behind the caller, then ahead of it): same bytes
-ok $MPIEXEC -np 2 -x LARV_TEST_READ_MBPS=4 $LARV merge --method iso-c --base pool/base.safetensors \
+check $MPIEXEC -np 2 -x LARV_TEST_READ_MBPS=4 $LARV merge --method iso-c --base pool/base.safetensors \
   "${tasks[@]}" --out slow.safetensors --quiet >/dev/null
-ok $MPIEXEC -np 2 $LARV merge --method iso-c --base pool/base.safetensors "${tasks[@]}" \
+check $MPIEXEC -np 2 $LARV merge --method iso-c --base pool/base.safetensors "${tasks[@]}" \
   --out fast.safetensors --no-readahead --quiet >/dev/null
-ok cmp -s slow.safetensors fast.safetensors
+check cmp -s slow.safetensors fast.safetensors
 
 # sharded inputs are read ahead too; the job-file key turns it off
 mkdir -p shard h5
-ok $LARV convert pool/task02.safetensors shard/task02.safetensors.index.json --shard-size 200K
+check $LARV convert pool/task02.safetensors shard/task02.safetensors.index.json --shard-size 200K
 cat >job.yaml <<'YAML'
 method: tsv
 base: pool/base.safetensors
@@ -49,22 +45,22 @@ out: job.safetensors
 report: job.json
 readahead: false
 YAML
-ok $MPIEXEC -np 2 $LARV merge --job job.yaml --quiet >/dev/null
+check $MPIEXEC -np 2 $LARV merge --job job.yaml --quiet >/dev/null
 read -r br bra < <(summary job.json)
-ok test "$bra" = 0
+check test "$bra" = 0
 # without the key: read ahead, the same bytes
 sed '/^readahead:/d' job.yaml >job2.yaml
-ok $MPIEXEC -np 2 $LARV merge --job job2.yaml --out job-ra.safetensors --report job-ra.json --quiet >/dev/null
+check $MPIEXEC -np 2 $LARV merge --job job2.yaml --out job-ra.safetensors --report job-ra.json --quiet >/dev/null
 read -r br bra < <(summary job-ra.json)
-ok test "$bra" = "$br"
-ok cmp -s job.safetensors job-ra.safetensors
+check test "$bra" = "$br"
+check cmp -s job.safetensors job-ra.safetensors
 
 # HDF5 inputs: read by the caller (parallel HDF5 is not thread-safe)
-ok $LARV convert pool/task01.safetensors h5/task01.h5
-ok $MPIEXEC -np 2 $LARV merge --method iso-c --base pool/base.safetensors --task h5/task01.h5 \
+check $LARV convert pool/task01.safetensors h5/task01.h5
+check $MPIEXEC -np 2 $LARV merge --method iso-c --base pool/base.safetensors --task h5/task01.h5 \
   --task pool/task02.safetensors --out h5.safetensors --report h5.json --quiet >/dev/null
 read -r br bra < <(summary h5.json)
-ok test "$bra" = 0 -a "$br" -gt 0
+check test "$bra" = 0 -a "$br" -gt 0
 
 # a failed read on the helper thread: the merge fails naming the file and the
 # tensor, and leaves nothing behind (the file shrinks after the pool is checked,
@@ -81,10 +77,9 @@ truncate -s 4096 broken.safetensors
 wait $pid
 code=$?
 set -e
-ok test "$code" -ne 0
-ok grep -q "broken.safetensors" err.txt
-ok grep -q "tensor '" err.txt
-ok test ! -e bad.safetensors
-ok sh -c "! ls bad.safetensors.larv-tmp* 2>/dev/null"
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+check test "$code" -ne 0
+check grep -q "broken.safetensors" err.txt
+check grep -q "tensor '" err.txt
+check test ! -e bad.safetensors
+check sh -c "! ls bad.safetensors.larv-tmp* 2>/dev/null"
+finish

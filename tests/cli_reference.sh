@@ -3,16 +3,12 @@
 # LARV, at 1 and 3 ranks, on a synthesized tiny pool; the output of `larv merge`
 # is compared tensor by tensor with tests/reference/merge_ref.py (numpy float64,
 # written apart from the C code), and so is the LARV table of the report.
-set -euo pipefail
-: "${LARV:?} ${LARV_SRC:?} ${MPIEXEC:?}"
-PY=/usr/bin/python3
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 $PY -c 'import numpy' || { echo "python3-numpy is needed (bash .ci/deps.sh test installs it)"; exit 1; }
 REF="$PY $LARV_SRC/tests/reference/merge_ref.py"
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 $LARV synth --arch tiny --tasks 3 --seed 7 --out "$work/pool" --quiet
 pool=(--base "$work/pool/base.safetensors" --task "$work/pool/task01.safetensors"
       --task "$work/pool/task02.safetensors" --task "$work/pool/task03.safetensors")
-pass=0; fail=0
 run() { # name, ranks, larv merge args...; then the same args go to the reference
   local name=$1 np=$2; shift 2
   local out="$work/$name-np$np.safetensors" rep="$work/$name-np$np.json"
@@ -60,5 +56,4 @@ for m in tsv iso-cts; do
      && $PY "$LARV_SRC/tests/reference/compare.py" "$work/$m-tiered3-np1.safetensors" "$out" 1e-6; then
     pass=$((pass+1)); else echo "FAIL: $m with ScaLAPACK teams"; cat "$work/log"; fail=$((fail+1)); fi
 done
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

@@ -11,15 +11,10 @@
 #
 # Test hook: LARV_TEST_SLOW_WRITE_MS=N makes every rank sleep N ms after each
 # tensor it writes, so that the kill lands midway on any machine.
-set -euo pipefail
-: "${LARV:?} ${LARV_SRC:?} ${MPIEXEC:?}"
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 $LARV synth --arch tiny --tasks 8 --seed 7 --out "$work/pool" --quiet
 pool=(--base "$work/pool/base.safetensors")
 for t in 1 2 3 4 5 6 7 8; do pool+=(--task "$work/pool/task0$t.safetensors"); done
-pass=0; fail=0
-ok() { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fail=$((fail+1)); }
 leftovers() { compgen -G "$1.larv-tmp*" || true; }
 
 # Start a slow merge in the background, SIGKILL rank 1 once its journal holds
@@ -168,5 +163,4 @@ $MPIEXEC -np 2 $LARV merge "${pool[@]}" --method iso-c --out "$out" --resume >"$
 cmp "$out" "$ref" && ok || bad "fresh --resume differs"
 [ -z "$(leftovers "$out")" ] && ok || bad "fresh --resume: leftovers"
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

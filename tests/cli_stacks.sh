@@ -11,15 +11,9 @@
 #     --two-tower) merged at 1, 2 and 3 ranks against tests/reference/merge_ref.py,
 #     1 and 3 ranks byte-identical;
 #   - STACK=GLOB overrides and the refusal of an unknown stack.
-set -euo pipefail
-: "${LARV:?} ${LARV_SRC:?} ${MPIEXEC:?}"
-PY=/usr/bin/python3
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 $PY -c 'import numpy' || { echo "python3-numpy is needed (bash .ci/deps.sh test installs it)"; exit 1; }
 REF="$PY $LARV_SRC/tests/reference/merge_ref.py"
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-pass=0; fail=0
-ok() { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fail=$((fail+1)); }
 
 # ---- the hand pool -------------------------------------------------------------
 # Every block has one 2x2 proxy matrix (mlp.fc1, LARV's default proxy). With
@@ -277,5 +271,4 @@ done
 if $PY -c 'import json,sys; L=json.load(open(sys.argv[1]))["layers"]; sys.exit(0 if [(l["stack"], l["name"]) for l in L] == [("text_model.encoder.layers", n) for n in ("embed","0","1","head")] + [("vision_model.encoder.layers", n) for n in ("embed","0","1","2","head")] else 1)' "$work/hub-ta-1.safetensors.json"
 then ok; else bad "two-tower report stacks"; fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

@@ -12,11 +12,7 @@
 # killed sweep resumes each output on its own (one restarts, one resumes).
 # A directory template gives model directories (tensors equal to the single
 # merges); with --larv-cache (cold, warm) the outputs are those without.
-set -euo pipefail
-: "${LARV:?} ${LARV_SRC:?} ${MPIEXEC:?}"
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-pass=0; fail=0
-ok() { if "$@"; then pass=$((pass+1)); else echo "FAIL: $*"; fail=$((fail+1)); fi; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$work"
 $LARV synth --arch tiny --tasks 3 --seed 5 --out pool --quiet
 P=(--base pool/base.safetensors --task pool/task01.safetensors --task pool/task02.safetensors
@@ -25,28 +21,27 @@ nfiles() { find "$1" -type f 2>/dev/null | wc -l; }
 
 # 1. every method x LARV off/tiered3 (x 2 lambdas at 2 ranks) against single
 # merges (one rank: without mpirun, as a singleton; three: LARV on, and off for iso-c)
-run() { local np=$1; shift; if [ "$np" = 1 ]; then $LARV "$@"; else $MPIEXEC -np "$np" $LARV "$@"; fi; }
 for np in 1 2 3; do
   lams=1; [ $np = 2 ] && lams=0.5,1
   mkdir -p s$np
-  ok run $np merge "${P[@]}" --method ta,ties,tsv,iso-c,iso-cts --larv off,tiered3 \
+  check larv_at $np merge "${P[@]}" --method ta,ties,tsv,iso-c,iso-cts --larv off,tiered3 \
     --lambda $lams --out "s$np/{method}-{larv}-{lambda}.safetensors" --report s$np.json --quiet >/dev/null
   for m in ta ties tsv iso-c iso-cts; do
     for r in off tiered3; do
       [ $np = 3 ] && [ $r = off ] && [ $m != iso-c ] && continue
       for l in ${lams//,/ }; do
         [ $l = 0.5 ] && [ $m != iso-c ] && continue
-        ok run $np merge "${P[@]}" --method $m --larv $r --lambda $l \
+        check larv_at $np merge "${P[@]}" --method $m --larv $r --lambda $l \
           --out one.safetensors --quiet >/dev/null
-        ok cmp one.safetensors "s$np/$m-$r-$l.safetensors"
+        check cmp one.safetensors "s$np/$m-$r-$l.safetensors"
       done
     done
   done
 done
 # each output verifies (its provenance and checksums); the report has one entry each
-for f in s2/*.safetensors; do ok $LARV verify "$f" >/dev/null; done
-ok test "$(nfiles s2)" = 20
-ok /usr/bin/python3 - s2.json <<'PY'
+for f in s2/*.safetensors; do check $LARV verify "$f" >/dev/null; done
+check test "$(nfiles s2)" = 20
+check /usr/bin/python3 - s2.json <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 o = d["outputs"]
@@ -80,28 +75,28 @@ done
 
 # 2. TIES k and the LARV tier scales as lists
 mkdir -p k
-ok $MPIEXEC -np 2 $LARV merge "${P[@]}" --method ties --ties-k 0.1,0.3 --s-low 0.25,0.5 \
+check $MPIEXEC -np 2 $LARV merge "${P[@]}" --method ties --ties-k 0.1,0.3 --s-low 0.25,0.5 \
   --out 'k/ties-{ties_k}-{s_low}.safetensors' --quiet >/dev/null
 for kk in 0.1 0.3; do for sl in 0.25 0.5; do
-  ok $MPIEXEC -np 2 $LARV merge "${P[@]}" --method ties --ties-k $kk --s-low $sl \
+  check $MPIEXEC -np 2 $LARV merge "${P[@]}" --method ties --ties-k $kk --s-low $sl \
     --out one.safetensors --quiet >/dev/null
-  ok cmp one.safetensors k/ties-$kk-$sl.safetensors
+  check cmp one.safetensors k/ties-$kk-$sl.safetensors
 done; done
 # --ties-k applies to TIES outputs only: ta once, ties twice
 mkdir -p k2
-ok $MPIEXEC -np 2 $LARV merge "${P[@]}" --method ta,ties --ties-k 0.1,0.3 --larv off \
+check $MPIEXEC -np 2 $LARV merge "${P[@]}" --method ta,ties --ties-k 0.1,0.3 --larv off \
   --out 'k2/{method}-{ties_k}.safetensors' --quiet >/dev/null
-ok test "$(cd k2 && ls | tr '\n' ' ')" = "ta-0.1.safetensors ties-0.1.safetensors ties-0.3.safetensors "
+check test "$(cd k2 && ls | tr '\n' ' ')" = "ta-0.1.safetensors ties-0.1.safetensors ties-0.3.safetensors "
 
 # 3. how numbers are spelled: the shortest form that reads back; the default lambda
 mkdir -p n
-ok $LARV merge "${P[@]}" --method ta --lambda 5e-1,1.0,0.125000 --larv off \
+check $LARV merge "${P[@]}" --method ta --lambda 5e-1,1.0,0.125000 --larv off \
   --out 'n/{lambda}.safetensors' --quiet >/dev/null
-ok test "$(cd n && ls | tr '\n' ' ')" = "0.125.safetensors 0.5.safetensors 1.safetensors "
+check test "$(cd n && ls | tr '\n' ' ')" = "0.125.safetensors 0.5.safetensors 1.safetensors "
 mkdir -p d
-ok $LARV merge "${P[@]}" --method ta,iso-c --larv off --out 'd/{method}-{lambda}-{s_high}.safetensors' \
+check $LARV merge "${P[@]}" --method ta,iso-c --larv off --out 'd/{method}-{lambda}-{s_high}.safetensors' \
   --quiet >/dev/null
-ok test "$(cd d && ls | tr '\n' ' ')" = "iso-c-1-1.2.safetensors ta-0.3-1.2.safetensors "
+check test "$(cd d && ls | tr '\n' ' ')" = "iso-c-1-1.2.safetensors ta-0.3-1.2.safetensors "
 
 # 4. a job file with YAML lists gives the same outputs as the flags
 cat >job.yaml <<'YAML'
@@ -113,9 +108,9 @@ lambda: [0.5, 1]
 out: 'j/{method}-{larv}-{lambda}.safetensors'
 YAML
 mkdir -p j
-ok $MPIEXEC -np 2 $LARV merge --job job.yaml --quiet >/dev/null
-for f in j/*; do ok cmp "$f" "s2/${f#j/}"; done
-ok test "$(nfiles j)" = 8
+check $MPIEXEC -np 2 $LARV merge --job job.yaml --quiet >/dev/null
+for f in j/*; do check cmp "$f" "s2/${f#j/}"; done
+check test "$(nfiles j)" = 8
 
 # 4b. a directory template: each output a model directory (cli/outdir.h) whose
 # tensors are the single merge's bytes, at 2 ranks
@@ -133,34 +128,34 @@ sys.exit(0 if a == b and len(a) > 0 else 1)
 PY
 }
 mkdir -p sw
-ok $MPIEXEC -np 2 $LARV merge "${P[@]}" --method ta,iso-c --lambda 0.5,1 --larv tiered3 \
+check $MPIEXEC -np 2 $LARV merge "${P[@]}" --method ta,iso-c --lambda 0.5,1 --larv tiered3 \
   --out 'sw/{method}-{lambda}/' --quiet >/dev/null
-ok test "$(cd sw && ls | tr '\n' ' ')" = "iso-c-0.5 iso-c-1 ta-0.5 ta-1 "
+check test "$(cd sw && ls | tr '\n' ' ')" = "iso-c-0.5 iso-c-1 ta-0.5 ta-1 "
 for m in ta iso-c; do for l in 0.5 1; do
-  ok $MPIEXEC -np 2 $LARV merge "${P[@]}" --method $m --lambda $l --larv tiered3 \
+  check $MPIEXEC -np 2 $LARV merge "${P[@]}" --method $m --lambda $l --larv tiered3 \
     --out one.safetensors --quiet >/dev/null
-  ok same_tensors sw/$m-$l one.safetensors
-  ok test -f sw/$m-$l/larv-report.json -a -f sw/$m-$l/README.md
-  ok $LARV verify sw/$m-$l/model.safetensors >/dev/null
+  check same_tensors sw/$m-$l one.safetensors
+  check test -f sw/$m-$l/larv-report.json -a -f sw/$m-$l/README.md
+  check $LARV verify sw/$m-$l/model.safetensors >/dev/null
 done; done
-ok test -z "$(compgen -G 'sw/*.larv-*' || true)"
+check test -z "$(compgen -G 'sw/*.larv-*' || true)"
 
 # 4c. --larv-cache: a sweep with a cold and a warm cache equals one without
 # (s2); a sweep mixing TSV-M's proxy route with another's does not use it
 for c in c1 c2; do
   mkdir -p $c
-  ok $MPIEXEC -np 2 $LARV merge "${P[@]}" --method ta,iso-c --larv off,tiered3 --lambda 1 \
+  check $MPIEXEC -np 2 $LARV merge "${P[@]}" --method ta,iso-c --larv off,tiered3 --lambda 1 \
     --larv-cache sweep.pcache --out "$c/{method}-{larv}-{lambda}.safetensors" >$c.log 2>&1
-  for f in $c/*; do ok cmp "$f" "s2/${f#$c/}"; done
-  ok test "$(nfiles $c)" = 4
+  for f in $c/*; do check cmp "$f" "s2/${f#$c/}"; done
+  check test "$(nfiles $c)" = 4
 done
-ok grep -q "proxies written to cache sweep.pcache" c1.log
-ok grep -q "proxies from cache sweep.pcache" c2.log
+check grep -q "proxies written to cache sweep.pcache" c1.log
+check grep -q "proxies from cache sweep.pcache" c2.log
 mkdir -p c3
-ok $MPIEXEC -np 2 $LARV merge "${P[@]}" --method tsv,iso-c --larv tiered3 --lambda 1 \
+check $MPIEXEC -np 2 $LARV merge "${P[@]}" --method tsv,iso-c --larv tiered3 --lambda 1 \
   --larv-cache sweep.pcache --out "c3/{method}-{larv}-{lambda}.safetensors" >c3.log 2>&1
-for f in c3/*; do ok cmp "$f" "s2/${f#c3/}"; done
-ok grep -q "cache sweep.pcache is not used: this run mixes TSV-M" c3.log
+for f in c3/*; do check cmp "$f" "s2/${f#c3/}"; done
+check grep -q "cache sweep.pcache is not used: this run mixes TSV-M" c3.log
 
 # 5. refusals: exit 64, nothing written
 refused() { # expected message fragment, then the merge options
@@ -207,27 +202,26 @@ kill_sweep() {
     [ -n "$victim" ] && break
     sleep 0.1
   done
-  ok test -n "$victim"
+  check test -n "$victim"
   [ -n "$victim" ] && kill -KILL "$victim"
   wait $mp || true
-  ok test ! -e rs/off.safetensors -a ! -e rs/tiered3.safetensors
+  check test ! -e rs/off.safetensors -a ! -e rs/tiered3.safetensors
 }
 resume_sweep() {
-  ok $MPIEXEC -np 2 $LARV merge "${P[@]}" --method iso-c --larv off,tiered3 \
+  check $MPIEXEC -np 2 $LARV merge "${P[@]}" --method iso-c --larv off,tiered3 \
     --out 'rs/{larv}.safetensors' --resume >resume.log 2>&1
-  ok cmp rs/off.safetensors s2/iso-c-off-1.safetensors
-  ok cmp rs/tiered3.safetensors s2/iso-c-tiered3-1.safetensors
-  ok test -z "$(compgen -G 'rs/*.larv-*' || true)"
+  check cmp rs/off.safetensors s2/iso-c-off-1.safetensors
+  check cmp rs/tiered3.safetensors s2/iso-c-tiered3-1.safetensors
+  check test -z "$(compgen -G 'rs/*.larv-*' || true)"
 }
 kill_sweep
 resume_sweep
-ok grep -q "resume: skipped [1-9][0-9]* of .*rs/off.safetensors" resume.log
-ok grep -q "resume: skipped [1-9][0-9]* of .*rs/tiered3.safetensors" resume.log
+check grep -q "resume: skipped [1-9][0-9]* of .*rs/off.safetensors" resume.log
+check grep -q "resume: skipped [1-9][0-9]* of .*rs/tiered3.safetensors" resume.log
 kill_sweep
 rm -f rs/off.safetensors.larv-tmp.journal.*
 resume_sweep
-ok grep -q "nothing to resume" resume.log
-ok grep -q "resume: skipped [1-9][0-9]* of .*rs/tiered3.safetensors" resume.log
+check grep -q "nothing to resume" resume.log
+check grep -q "resume: skipped [1-9][0-9]* of .*rs/tiered3.safetensors" resume.log
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

@@ -7,18 +7,12 @@
 # edited provenance is never printed. Each case in safetensors and, converted
 # with `larv convert` (which copies the metadata), in HDF5. And metadata of
 # any size fits: long paths and patterns in a safetensors output.
-set -euo pipefail
-: "${LARV:?} ${LARV_SRC:?} ${MPIEXEC:?}"
-PY=/usr/bin/python3
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$work"
 $LARV synth --arch tiny --tasks 2 --seed 5 --out pool --quiet
 W=vision_model.encoder.layers.1.mlp.fc1.weight
 $MPIEXEC -np 2 $LARV merge --base pool/base.safetensors --task pool/task01.safetensors \
   --task pool/task02.safetensors --method ta --out m.safetensors --quiet >/dev/null
-pass=0; fail=0
-ok() { pass=$((pass+1)); echo "ok   $*"; }
-bad() { fail=$((fail+1)); echo "FAIL $*"; }
 
 # edit.py MODE SRC DST: a copy of a safetensors file with its header edited
 cat >edit.py <<'EOF'
@@ -99,5 +93,4 @@ for out in big.safetensors big.h5; do
   else bad "big metadata: $out: merge exit $rc"; cat log vlog 2>/dev/null || true; fi
 done
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish
