@@ -62,13 +62,13 @@ PY
 mkdir -p sp
 for cfgs in "--ranks-per-matrix 2" "--precision single" "--alpha 0.5,1,2"; do
   ms="tsv iso-cts iso-c"; [ "${cfgs%% *}" = --alpha ] && ms=tsv # TSV-M's option
-  ok env LARV_TEAM_MIN_ORDER=8 $MPIEXEC -np 2 $LARV merge "${P[@]}" $cfgs --method "${ms// /,}" \
+  check env LARV_TEAM_MIN_ORDER=8 $MPIEXEC -np 2 $LARV merge "${P[@]}" $cfgs --method "${ms// /,}" \
     --larv off,tiered3 --out 'sp/{method}-{larv}.safetensors' --quiet >/dev/null
   for m in $ms; do for r in off tiered3; do
     rm -f one.safetensors
-    ok env LARV_TEAM_MIN_ORDER=8 $MPIEXEC -np 2 $LARV merge "${P[@]}" $cfgs --method $m --larv $r \
+    check env LARV_TEAM_MIN_ORDER=8 $MPIEXEC -np 2 $LARV merge "${P[@]}" $cfgs --method $m --larv $r \
       --out one.safetensors --quiet >/dev/null
-    ok cmp one.safetensors sp/$m-$r.safetensors
+    check cmp one.safetensors sp/$m-$r.safetensors
   done; done
   rm -f sp/*
 done
