@@ -19,34 +19,9 @@
 #include "../io/lock.h"
 #include "../io/modeldir.h"
 #include "../io/report.h"
+#include "../src/str.h"
 
 #define COPY_MAX_BYTES (10u * 1000u * 1000u) /* "nothing over 10 MB" */
-
-static char *xprintf(const char *fmt, ...) LARV_PRINTF(1, 2);
-static char *xprintf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    char *p = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (p) {
-        va_start(ap, fmt);
-        vsnprintf(p, (size_t)n + 1, fmt, ap);
-        va_end(ap);
-    }
-    return p;
-}
-
-static char *dir_of(const char *path)
-{
-    const char *s = strrchr(path, '/');
-    if (!s)
-        return strdup(".");
-    if (s == path)
-        return strdup("/");
-    return strndup(path, (size_t)(s - path));
-}
 
 static const char *base_of(const char *path)
 {
@@ -68,7 +43,7 @@ char *larv_outdir_source(const char *t)
         return strdup(t);
     const char *b = base_of(t);
     if (!strcmp(b, LARV_MODELDIR_WEIGHTS) || !strcmp(b, LARV_MODELDIR_INDEX))
-        return dir_of(t);
+        return larv_dirname(t);
     return NULL;
 }
 
@@ -91,7 +66,7 @@ static void remove_files(const char *dir, int keep_state)
             continue;
         if (keep_state && is_resume_state(e->d_name))
             continue;
-        char *p = xprintf("%s/%s", dir, e->d_name);
+        char *p = larv_strdup_printf("%s/%s", dir, e->d_name);
         struct stat st;
         if (p && lstat(p, &st) == 0 && !S_ISDIR(st.st_mode))
             unlink(p);
@@ -125,7 +100,7 @@ static int check_inputs_outside(const larv_merge_cfg *cfg, const char *where, la
     for (size_t i = 0; i < n; i++) {
         if (!what[i])
             continue;
-        char *d = is_dir(what[i]) ? strdup(what[i]) : dir_of(what[i]);
+        char *d = is_dir(what[i]) ? strdup(what[i]) : larv_dirname(what[i]);
         int same = d && larv_same_file(d, where);
         free(d);
         if (same)
@@ -146,7 +121,7 @@ static int begin_rank0(const larv_merge_cfg *cfg, larv_outdir *od, larv_err *err
                          "was asked for: a trailing '/' or no extension)",
                          od->dir);
     od->existed = stat(od->dir, &st) == 0;
-    char *parent = dir_of(od->dir);
+    char *parent = larv_dirname(od->dir);
     int ok = parent && is_dir(parent) && access(parent, W_OK | X_OK) == 0;
     if (!ok) {
         larv_fail(err, LARV_EXIT_IOERR, "--out %s: its directory %s %s", od->dir,
@@ -188,9 +163,9 @@ int larv_outdir_begin(larv_merge_cfg *cfg, larv_outdir *od, MPI_Comm comm, larv_
         n--;
     od->active = 1;
     od->dir = strndup(cfg->out, n);
-    od->stage = od->dir ? xprintf("%s%s", od->dir, LARV_MODELDIR_STAGE) : NULL;
+    od->stage = od->dir ? larv_strdup_printf("%s%s", od->dir, LARV_MODELDIR_STAGE) : NULL;
     od->src = cfg->ntasks ? larv_outdir_source(cfg->tasks[0]) : NULL;
-    char *inner = od->stage ? xprintf("%s/%s", od->stage, LARV_MODELDIR_WEIGHTS) : NULL;
+    char *inner = od->stage ? larv_strdup_printf("%s/%s", od->stage, LARV_MODELDIR_WEIGHTS) : NULL;
     int rc = inner ? 0 : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
     if (rc == 0 && (!strcmp(od->dir, "/") || !strcmp(base_of(od->dir), ".") ||
                     !strcmp(base_of(od->dir), "..")))
@@ -334,7 +309,7 @@ static int copy_small_files(const char *src, const char *stage, copy_list *cl, l
         const char *nm = e->d_name;
         if (nm[0] == '.')
             continue; /* ., .., .gitattributes, .cache */
-        char *sp = xprintf("%s/%s", src, nm);
+        char *sp = larv_strdup_printf("%s/%s", src, nm);
         struct stat st;
         if (!sp) {
             rc = larv_fail(err, LARV_EXIT_FAIL, "out of memory");
@@ -358,7 +333,7 @@ static int copy_small_files(const char *src, const char *stage, copy_list *cl, l
         else {
             size_t len = 0;
             char *data = read_file(sp, &len);
-            char *dp = xprintf("%s/%s", stage, nm);
+            char *dp = larv_strdup_printf("%s/%s", stage, nm);
             if (!data)
                 rc = larv_fail(err, LARV_EXIT_NOINPUT, "%s: cannot read: %s", sp, strerror(errno));
             else if (!dp)
@@ -422,7 +397,7 @@ static int fix_config_dtype(const char *stage, const char *dtype, char *note, si
                             larv_err *err)
 {
     note[0] = '\0';
-    char *p = xprintf("%s/config.json", stage);
+    char *p = larv_strdup_printf("%s/config.json", stage);
     size_t len = 0;
     char *text = p ? read_file(p, &len) : NULL;
     int rc = 0;
@@ -455,7 +430,7 @@ static int fix_config_dtype(const char *stage, const char *dtype, char *note, si
         }
         if (changed) {
             char *out = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-            char *nl = out ? xprintf("%s\n", out) : NULL;
+            char *nl = out ? larv_strdup_printf("%s\n", out) : NULL;
             rc = nl ? write_file(p, nl, strlen(nl), err) : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
             snprintf(note, nlen, "config.json: torch_dtype set to %s (the weights' dtype)", dtype);
             free(out);
@@ -471,7 +446,7 @@ static int fix_config_dtype(const char *stage, const char *dtype, char *note, si
 /* config.json's architectures[0] when it is a plain class name */
 static void config_arch(const char *stage, char *out, size_t len)
 {
-    char *p = xprintf("%s/config.json", stage);
+    char *p = larv_strdup_printf("%s/config.json", stage);
     json_error_t je;
     json_t *c = p ? json_load_file(p, 0, &je) : NULL;
     const char *a = json_string_value(json_array_get(json_object_get(c, "architectures"), 0));
@@ -739,7 +714,7 @@ static int move_into(const larv_outdir *od, larv_err *err)
             int top = !strcmp(names[i], LARV_MODELDIR_WEIGHTS) || !strcmp(names[i], LARV_MODELDIR_INDEX);
             if ((pass == 0) != (w && !top) || (pass == 1) != (w && top))
                 continue;
-            char *a = xprintf("%s/%s", od->stage, names[i]), *b = xprintf("%s/%s", od->dir, names[i]);
+            char *a = larv_strdup_printf("%s/%s", od->stage, names[i]), *b = larv_strdup_printf("%s/%s", od->dir, names[i]);
             if (!a || !b)
                 rc = larv_fail(err, LARV_EXIT_FAIL, "out of memory");
             else if (rename(a, b) != 0)
@@ -756,7 +731,7 @@ static int move_into(const larv_outdir *od, larv_err *err)
             for (size_t i = 0; i < n && !ours; i++)
                 ours = !strcmp(names[i], e->d_name);
             if (!ours) {
-                char *p = xprintf("%s/%s", od->dir, e->d_name);
+                char *p = larv_strdup_printf("%s/%s", od->dir, e->d_name);
                 if (p && unlink(p) == 0)
                     fprintf(stderr, "[larv] removed %s: weights of the directory's earlier model\n",
                             p);
@@ -787,11 +762,11 @@ static int finish_rank0(const larv_merge_cfg *cfg, const larv_merge_result *res,
     const char *weights = base_of(wpath);
     /* the report, the copies, the config's dtype, the card: all in the stage */
     char *report = larv_report_json(cfg, res, 1);
-    char *rp = xprintf("%s/%s", od->stage, LARV_MODELDIR_REPORT);
+    char *rp = larv_strdup_printf("%s/%s", od->stage, LARV_MODELDIR_REPORT);
     if (!report || !rp)
         rc = larv_fail(err, LARV_EXIT_FAIL, "out of memory");
     if (rc == 0) {
-        char *nl = xprintf("%s\n", report);
+        char *nl = larv_strdup_printf("%s\n", report);
         rc = nl ? write_file(rp, nl, strlen(nl), err) : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
         free(nl);
     }
@@ -805,7 +780,7 @@ static int finish_rank0(const larv_merge_cfg *cfg, const larv_merge_result *res,
         config_arch(od->stage, arch, sizeof arch);
         char *card = model_card(cfg, report, weights, &cl, od->src, arch[0] ? arch : NULL, argc,
                                 argv);
-        char *cp = xprintf("%s/README.md", od->stage);
+        char *cp = larv_strdup_printf("%s/README.md", od->stage);
         rc = card && cp ? write_file(cp, card, strlen(card), err)
                         : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
         free(card);
@@ -817,7 +792,7 @@ static int finish_rank0(const larv_merge_cfg *cfg, const larv_merge_result *res,
         struct dirent *e;
         while (d && (e = readdir(d)))
             if (is_resume_state(e->d_name)) {
-                char *p = xprintf("%s/%s", od->stage, e->d_name);
+                char *p = larv_strdup_printf("%s/%s", od->stage, e->d_name);
                 if (p)
                     unlink(p);
                 free(p);
@@ -832,7 +807,7 @@ static int finish_rank0(const larv_merge_cfg *cfg, const larv_merge_result *res,
         } else {
             rc = move_into(od, err);
         }
-        char *parent = dir_of(od->dir);
+        char *parent = larv_dirname(od->dir);
         if (rc == 0 && parent)
             fsync_dir(parent);
         free(parent);
@@ -891,7 +866,7 @@ int larv_outdir_finish(larv_merge_cfg *cfg, const larv_merge_result *res, larv_o
             od->summary = strdup(summary); /* printed after the merge's summary */
     }
     /* messages and the summary name the directory */
-    char *d = xprintf("%s/", od->dir);
+    char *d = larv_strdup_printf("%s/", od->dir);
     if (d) {
         free(cfg->out);
         cfg->out = d;

@@ -6,6 +6,7 @@
 #include <hdf5.h>
 #include <stdint.h>
 
+#include "../src/str.h"
 #include "ckpt.h"
 #include "coll.h"
 
@@ -123,8 +124,6 @@ int larv_pread_full(int fd, void *buf, uint64_t n, uint64_t off, const char *fna
                     larv_err *err);
 int larv_pwrite_full(int fd, const void *buf, uint64_t n, uint64_t off, const char *fname,
                      larv_err *err);
-char *larv_strdup_printf(const char *fmt, ...) LARV_PRINTF(1, 2);
-char *larv_dirname(const char *path);
 /* Check that the directory of path exists and is writable (LARV_EXIT_IOERR). */
 int larv_check_out_dir(const char *path, larv_err *err);
 void larv_kv_free(larv_kv *kv, size_t n);
