@@ -1,14 +1,12 @@
 /* Directories are checkpoints: a model directory as the Hugging Face Hub lays
  * it out resolves to the weights file in it (see ckpt.h). */
-#include "ckpt_impl.h"
+#include "ckpt_impl.h" /* larv_strdup_printf, larv_ends_with (src/str.h) */
 
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-#include "../src/str.h"
 
 /* dir + "/" + name, malloc'd (no doubled slash) */
 static char *join(const char *dir, const char *name)
@@ -28,10 +26,12 @@ static int is_file(const char *path)
 /* A weights file another framework wrote, that larv cannot read. */
 static int foreign_weights(const char *n)
 {
-    return larv_ends_with(n, ".bin") || larv_ends_with(n, ".pt") || larv_ends_with(n, ".pth") ||
-           larv_ends_with(n, ".ckpt") || larv_ends_with(n, ".h5") || larv_ends_with(n, ".hdf5") ||
-           larv_ends_with(n, ".msgpack") || larv_ends_with(n, ".safetensors") || larv_ends_with(n, ".gguf") ||
-           larv_ends_with(n, ".onnx") || larv_ends_with(n, ".index.json") || strstr(n, ".ckpt.") != NULL;
+    static const char *const suffixes[] = {".bin", ".pt", ".pth", ".ckpt", ".h5", ".hdf5", ".gguf",
+                                           ".onnx", ".msgpack", ".safetensors", ".index.json"};
+    for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++)
+        if (larv_ends_with(n, suffixes[i]))
+            return 1;
+    return strstr(n, ".ckpt.") != NULL;
 }
 
 int larv_ckpt_resolve(const char *path, char **resolved, const char **kind, larv_err *err)
@@ -76,7 +76,8 @@ int larv_ckpt_resolve(const char *path, char **resolved, const char **kind, larv
         }
         has_st |= larv_ends_with(n, ".safetensors");
         has_tf |= strcmp(n, "tf_model.h5") == 0;
-        has_h5 |= (larv_ends_with(n, ".h5") || larv_ends_with(n, ".hdf5")) && strcmp(n, "tf_model.h5") != 0;
+        has_h5 |= (larv_ends_with(n, ".h5") || larv_ends_with(n, ".hdf5")) &&
+                  strcmp(n, "tf_model.h5") != 0;
         if (nfound < 8 && len + strlen(n) + 3 < sizeof found)
             len += (size_t)snprintf(found + len, sizeof found - len, "%s%s", nfound ? ", " : "", n);
         nfound++;
