@@ -1087,8 +1087,10 @@ static int open_outputs(ctx_t *x, larv_err *err)
     unsigned char *role = calloc(x->nt ? x->nt : 1, 1);
     int rc = role ? 0 : larv_fail(err, LARV_EXIT_FAIL, "out of memory");
     rc = larv_coll_check(x->comm, rc, err);
-    if (rc)
+    if (rc) { /* another rank's allocation failed */
+        free(role);
         return rc;
+    }
     for (size_t i = 0; i < x->nt; i++) {
         const item_t *it = &x->items[i];
         if (it->owner == x->rank)
